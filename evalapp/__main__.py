@@ -1,0 +1,3 @@
+from evalapp.cli import main
+
+raise SystemExit(main())
