@@ -97,8 +97,11 @@ def load(
     if db_url is not None:
         if not test:
             raise AnalysisInputError("--db needs --test NAME (which test to analyse)")
-        return read_db(db_url, test), {"source": _safe_url(db_url), "layout": "database",
-                                       "test": test}
+        return read_db(db_url, test), {
+            "source": _safe_url(db_url),
+            "layout": "database",
+            "test": test,
+        }
     data, layout = read_csv(csv_path, test=test, listener_column=listener_column)
     return data, {"source": str(csv_path), "layout": layout, "test": str(data["test"].iat[0])}
 
@@ -133,8 +136,14 @@ def read_csv(
             f"({', '.join(TIDY_COLUMNS)}) or webMUSHRA's ({', '.join(WEBMUSHRA_REQUIRED)}, ...)"
         )
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                          encoding="utf-8-sig", skip_blank_lines=True)
+        raw = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8-sig",
+            skip_blank_lines=True,
+        )
     except (pd.errors.ParserError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AnalysisInputError(f"{path}: malformed CSV: {first}") from None
@@ -160,9 +169,13 @@ def read_db(url: str, test: str) -> pd.DataFrame:
         parsed = sa.engine.make_url(url)
     except (sa.exc.ArgumentError, ValueError) as exc:
         raise AnalysisInputError(f"--db {safe}: not a database URL ({exc})") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not Path(parsed.database).is_file():  # SQLite would silently create an empty file
-            raise AnalysisInputError(f"--db {safe}: no such database file {parsed.database!r}")
+    is_file_db = parsed.get_backend_name() == "sqlite" and parsed.database not in (
+        None,
+        "",
+        ":memory:",
+    )
+    if is_file_db and not Path(parsed.database).is_file():  # SQLite would create an empty file
+        raise AnalysisInputError(f"--db {safe}: no such database file {parsed.database!r}")
     table = sa.table(TIDY_VIEW, *(sa.column(c) for c in TIDY_COLUMNS))
     stmt = sa.select(*(table.c[c] for c in TIDY_COLUMNS)).where(
         table.c.test == sa.bindparam("test_name")
@@ -252,8 +265,13 @@ def validate(data: pd.DataFrame, source: str = "ratings") -> pd.DataFrame:
             num = pd.to_numeric(text.where(~empty), errors="coerce")
             bad = ~empty & num.isna()
             if bad.any():
-                _fail(df, bad, source, "time_spent_s",
-                      f"{df.loc[bad, 'time_spent_s'].iat[0]!r} is not a number")
+                _fail(
+                    df,
+                    bad,
+                    source,
+                    "time_spent_s",
+                    f"{df.loc[bad, 'time_spent_s'].iat[0]!r} is not a number",
+                )
             t = num
         t = t.astype("float64")
         bad = t < 0
@@ -264,7 +282,8 @@ def validate(data: pd.DataFrame, source: str = "ratings") -> pd.DataFrame:
         df["time_spent_s"] = np.nan
     df["all_played"] = (
         _parse_bool(df, "all_played", source, allow_missing=True)
-        if "all_played" in df.columns else pd.array([pd.NA] * len(df), dtype="boolean")
+        if "all_played" in df.columns
+        else pd.array([pd.NA] * len(df), dtype="boolean")
     )
     if "is_training" in df.columns:
         training = _parse_bool(df, "is_training", source, allow_missing=True)
@@ -373,8 +392,11 @@ def _from_webmushra(raw: pd.DataFrame, source: str, listener_column: str | None)
         id_col = found[0]
     stimulus = raw["rating_stimulus"].str.strip()
     lower = stimulus.str.lower()
-    role = np.where(lower == "reference", "hidden_reference",
-                    np.where(lower.str.startswith("anchor"), "anchor", "system"))
+    role = np.where(
+        lower == "reference",
+        "hidden_reference",
+        np.where(lower.str.startswith("anchor"), "anchor", "system"),
+    )
     out = pd.DataFrame(
         {
             "test": raw["session_test_id"],
@@ -432,8 +454,13 @@ def _parse_bool(df: pd.DataFrame, col: str, source: str, allow_missing: bool) ->
     if not allow_missing:
         bad |= missing
     if bad.any():
-        _fail(df, bad.fillna(True).to_numpy(bool), source, col,
-              f"{df.loc[bad.fillna(True).to_numpy(bool), col].iat[0]!r} is not true/false")
+        _fail(
+            df,
+            bad.fillna(True).to_numpy(bool),
+            source,
+            col,
+            f"{df.loc[bad.fillna(True).to_numpy(bool), col].iat[0]!r} is not true/false",
+        )
     out = pd.array(np.where(true.fillna(False), True, False), dtype="boolean")
     out[missing.fillna(True).to_numpy(bool)] = pd.NA
     return pd.Series(out, index=df.index)
@@ -444,8 +471,11 @@ def _where(df: pd.DataFrame, index, source: str) -> str:
     if pd.notna(line):
         return f"{source} line {int(line)}"
     pos = df.index.get_loc(index) + 1
-    parts = [f"{c} {df.at[index, c]!r}" for c in ("listener", "item", "condition")
-             if c in df.columns and pd.notna(df.at[index, c])]
+    parts = [
+        f"{c} {df.at[index, c]!r}"
+        for c in ("listener", "item", "condition")
+        if c in df.columns and pd.notna(df.at[index, c])
+    ]
     return f"{source} row {pos}" + (f" ({', '.join(parts)})" if parts else "")
 
 

@@ -10,7 +10,8 @@ Both use the condition means M (means of listener means, :mod:`analysis.resample
   baseline's score (Kathaka's "13.2 % relative improvement").
 
 The intervals are percentile intervals of the ratio over bootstrap resamples that draw
-listeners and items with replacement (:func:`analysis.resample.bootstrap_means`).
+listeners and items with replacement, with the variance correction of
+:func:`analysis.resample.corrected_interval` for the pigeonhole bootstrap's over-counted noise.
 """
 
 from __future__ import annotations
@@ -20,14 +21,24 @@ import pandas as pd
 
 from analysis.data import rated, reference_condition
 from analysis.errors import AnalysisInputError
-from analysis.resample import BootstrapMeans, bootstrap_means, percentile_interval
+from analysis.resample import BootstrapMeans, bootstrap_means, corrected_interval
 
 GAP_FORMULA = "gap closure = (M_S - M_B) / (M_R - M_B) x 100 %"
 RELATIVE_FORMULA = "relative improvement = (M_S - M_B) / M_B x 100 %"
 GAIN_COLUMNS = (
-    "system", "baseline", "reference", "mean_system", "mean_baseline", "mean_reference",
-    "gap_closure_pct", "gap_ci_low", "gap_ci_high",
-    "relative_improvement_pct", "relative_ci_low", "relative_ci_high", "n_boot",
+    "system",
+    "baseline",
+    "reference",
+    "mean_system",
+    "mean_baseline",
+    "mean_reference",
+    "gap_closure_pct",
+    "gap_ci_low",
+    "gap_ci_high",
+    "relative_improvement_pct",
+    "relative_ci_low",
+    "relative_ci_high",
+    "n_boot",
 )
 
 
@@ -47,8 +58,13 @@ def relative_improvement(m_s, m_b):
 
 
 def relative_gains(
-    data: pd.DataFrame, baseline: str, systems=None, ci: float = 0.95, n_boot: int = 2000,
-    seed: int = 0, boot: BootstrapMeans | None = None,
+    data: pd.DataFrame,
+    baseline: str,
+    systems=None,
+    ci: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+    boot: BootstrapMeans | None = None,
 ) -> pd.DataFrame:
     """Gap closure and relative improvement of each system over ``baseline``.
 
@@ -68,7 +84,8 @@ def relative_gains(
     present = set(data["condition"])
     if baseline not in present:
         raise AnalysisInputError(
-            f"unknown baseline {baseline!r} (conditions: {', '.join(sorted(present))})")
+            f"unknown baseline {baseline!r} (conditions: {', '.join(sorted(present))})"
+        )
     reference = reference_condition(data)
     if systems is None:
         systems = sorted(set(data.loc[data["role"] == "system", "condition"]) - {baseline})
@@ -80,19 +97,39 @@ def relative_gains(
     if boot is None or not set(needed) <= set(boot.conditions):
         boot = bootstrap_means(data, needed, n_boot=n_boot, seed=seed)
     m_r, m_b = boot.value(reference), boot.value(baseline)
-    r_r, r_b = boot.column(reference), boot.column(baseline)
+    r_r, r_b = boot.columns(reference), boot.columns(baseline)
     rows = []
     for s in systems:
-        m_s, r_s = boot.value(s), boot.column(s)
-        g_lo, g_hi = percentile_interval(gap_closure(r_s, r_b, r_r), ci)
-        q_lo, q_hi = percentile_interval(relative_improvement(r_s, r_b), ci)
-        rows.append({
-            "system": s, "baseline": baseline, "reference": reference,
-            "mean_system": m_s, "mean_baseline": m_b, "mean_reference": m_r,
-            "gap_closure_pct": float(gap_closure(m_s, m_b, m_r)),
-            "gap_ci_low": g_lo, "gap_ci_high": g_hi,
-            "relative_improvement_pct": float(relative_improvement(m_s, m_b)),
-            "relative_ci_low": q_lo, "relative_ci_high": q_hi,
-            "n_boot": int(boot.replicates.shape[0]),
-        })
+        m_s, r_s = boot.value(s), boot.columns(s)
+        gap = float(gap_closure(m_s, m_b, m_r))
+        rel = float(relative_improvement(m_s, m_b))
+        g_lo, g_hi = corrected_interval(
+            gap,
+            *(gap_closure(r_s[j], r_b[j], r_r[j]) for j in range(3)),
+            level=ci,
+            n_units=boot.n_listeners,
+        )
+        q_lo, q_hi = corrected_interval(
+            rel,
+            *(relative_improvement(r_s[j], r_b[j]) for j in range(3)),
+            level=ci,
+            n_units=boot.n_listeners,
+        )
+        rows.append(
+            {
+                "system": s,
+                "baseline": baseline,
+                "reference": reference,
+                "mean_system": m_s,
+                "mean_baseline": m_b,
+                "mean_reference": m_r,
+                "gap_closure_pct": gap,
+                "gap_ci_low": g_lo,
+                "gap_ci_high": g_hi,
+                "relative_improvement_pct": rel,
+                "relative_ci_low": q_lo,
+                "relative_ci_high": q_hi,
+                "n_boot": int(boot.replicates.shape[0]),
+            }
+        )
     return pd.DataFrame(rows, columns=list(GAIN_COLUMNS))

@@ -52,7 +52,8 @@ def screen_listeners(
     n_items = ref.groupby("listener")["item"].nunique().reindex(listeners, fill_value=0)
     below = (
         ref[ref["score"] < reference_threshold]
-        .groupby("listener")["item"].nunique()
+        .groupby("listener")["item"]
+        .nunique()
         .reindex(listeners, fill_value=0)
     )
     n = n_items.to_numpy()

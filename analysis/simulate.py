@@ -106,8 +106,15 @@ def check_config(cfg: PanelConfig) -> None:
             raise AnalysisInputError(f"simulate: condition {c.name!r}: unknown role {c.role!r}")
     if sum(c.role == "hidden_reference" for c in cfg.conditions) != 1:
         raise AnalysisInputError("simulate: exactly one hidden_reference condition is needed")
-    for nm in ("listener_bias_sd", "listener_scale_sd", "item_sd", "listener_condition_sd",
-               "item_condition_sd", "noise_sd", "careless_sd"):
+    for nm in (
+        "listener_bias_sd",
+        "listener_scale_sd",
+        "item_sd",
+        "listener_condition_sd",
+        "item_condition_sd",
+        "noise_sd",
+        "careless_sd",
+    ):
         if getattr(cfg, nm) < 0:
             raise AnalysisInputError(f"simulate: {nm} must not be negative")
     for nm in ("careless_share", "reference_miss_rate", "reference_top_share"):
@@ -135,8 +142,13 @@ def simulate_panel(cfg: PanelConfig = PanelConfig(), seed: int = 0) -> Panel:
     lis_cond = rng.normal(0, cfg.listener_condition_sd, (n_l, n_c))
     noise = rng.normal(0, cfg.noise_sd, (n_l, n_i, n_c))
     latent = mu[None, :] + item[:, None] + item_cond  # (I, C)
-    x = (50 + scale[:, None, None] * (latent[None] - 50) + bias[:, None, None]
-         + lis_cond[:, None, :] + noise)
+    x = (
+        50
+        + scale[:, None, None] * (latent[None] - 50)
+        + bias[:, None, None]
+        + lis_cond[:, None, :]
+        + noise
+    )
     # hidden reference, good listeners
     u = rng.random((n_l, n_i))
     top = rng.random((n_l, n_i)) < cfg.reference_top_share
@@ -164,28 +176,34 @@ def simulate_panel(cfg: PanelConfig = PanelConfig(), seed: int = 0) -> Panel:
     width_l = len(str(n_l))
     width_i = len(str(cfg.n_items))
     listener_ids = np.array([f"L{j + 1:0{width_l}d}" for j in range(n_l)])
-    item_ids = np.array([f"item{j + 1:0{width_i}d}" for j in range(cfg.n_items)]
-                        + [f"training{j + 1}" for j in range(cfg.training_items)])
+    item_ids = np.array(
+        [f"item{j + 1:0{width_i}d}" for j in range(cfg.n_items)]
+        + [f"training{j + 1}" for j in range(cfg.training_items)]
+    )
     names = np.array([c.name for c in cfg.conditions])
     roles = np.array([c.role for c in cfg.conditions])
     time_spent = np.round(cfg.time_median_s * np.exp(rng.normal(0, 0.4, (n_l, n_i))), 1)
     all_played = ~(careless[:, None] & (rng.random((n_l, n_i)) < 0.5))
-    ratings = pd.DataFrame({
-        "test": cfg.test,
-        "listener": listener_ids[ll],
-        "item": item_ids[ii],
-        "condition": names[cc],
-        "role": roles[cc],
-        "score": score[ll, ii, cc].astype(float),
-        "time_spent_s": time_spent[ll, ii],
-        "all_played": all_played[ll, ii],
-        "is_training": ii >= cfg.n_items,
-    }, columns=list(TIDY_COLUMNS))
+    ratings = pd.DataFrame(
+        {
+            "test": cfg.test,
+            "listener": listener_ids[ll],
+            "item": item_ids[ii],
+            "condition": names[cc],
+            "role": roles[cc],
+            "score": score[ll, ii, cc].astype(float),
+            "time_spent_s": time_spent[ll, ii],
+            "all_played": all_played[ll, ii],
+            "is_training": ii >= cfg.n_items,
+        },
+        columns=list(TIDY_COLUMNS),
+    )
     return Panel(ratings, careless=list(listener_ids[careless]))
 
 
-def expected_means(cfg: PanelConfig = PanelConfig(), n_draws: int = 400_000, seed: int = 12345
-                   ) -> dict[str, float]:
+def expected_means(
+    cfg: PanelConfig = PanelConfig(), n_draws: int = 400_000, seed: int = 12345
+) -> dict[str, float]:
     """Population mean rating of each condition by good listeners (Monte Carlo).
 
     Rounding and clipping to 0-100 make the expected rating differ from ``mu_c``; this is the
@@ -199,11 +217,18 @@ def expected_means(cfg: PanelConfig = PanelConfig(), n_draws: int = 400_000, see
             out[c.name] = (1 - miss) * (top * 100 + (1 - top) * 94.5) + miss * 79.5
             continue
         scale = np.exp(rng.normal(0, cfg.listener_scale_sd, n_draws))
-        latent = c.mean + rng.normal(0, cfg.item_sd, n_draws) + rng.normal(
-            0, cfg.item_condition_sd, n_draws)
-        x = (50 + scale * (latent - 50) + rng.normal(0, cfg.listener_bias_sd, n_draws)
-             + rng.normal(0, cfg.listener_condition_sd, n_draws)
-             + rng.normal(0, cfg.noise_sd, n_draws))
+        latent = (
+            c.mean
+            + rng.normal(0, cfg.item_sd, n_draws)
+            + rng.normal(0, cfg.item_condition_sd, n_draws)
+        )
+        x = (
+            50
+            + scale * (latent - 50)
+            + rng.normal(0, cfg.listener_bias_sd, n_draws)
+            + rng.normal(0, cfg.listener_condition_sd, n_draws)
+            + rng.normal(0, cfg.noise_sd, n_draws)
+        )
         out[c.name] = float(np.clip(np.rint(x), 0, 100).mean())
     return out
 
@@ -215,7 +240,8 @@ def parse_conditions(spec: str) -> tuple[SimCondition, ...]:
         bits = part.split(":")
         if len(bits) != 3:
             raise AnalysisInputError(
-                f"--conditions: {part!r} is not NAME:ROLE:MEAN (e.g. base:system:55)")
+                f"--conditions: {part!r} is not NAME:ROLE:MEAN (e.g. base:system:55)"
+            )
         name, role, mean = (b.strip() for b in bits)
         try:
             value = float(mean)
@@ -249,7 +275,8 @@ def write_db(ratings: pd.DataFrame, url: str, replace_test: bool = False) -> int
 
     meta = sa.MetaData()
     table = sa.Table(
-        TIDY_VIEW, meta,
+        TIDY_VIEW,
+        meta,
         sa.Column("test", sa.String, nullable=False),
         sa.Column("listener", sa.String, nullable=False),
         sa.Column("item", sa.String, nullable=False),
@@ -274,11 +301,12 @@ def write_db(ratings: pd.DataFrame, url: str, replace_test: bool = False) -> int
             ).scalar_one()
             if n_old and not replace_test:
                 raise AnalysisInputError(
-                    f"--db: {TIDY_VIEW} already holds test {tests[0]!r}; use --replace")
+                    f"--db: {TIDY_VIEW} already holds test {tests[0]!r}; use --replace"
+                )
             if n_old:
                 conn.execute(sa.delete(table).where(table.c.test.in_(tests)))
             for lo in range(0, len(rows), 50_000):
-                conn.execute(sa.insert(table), rows[lo:lo + 50_000])
+                conn.execute(sa.insert(table), rows[lo : lo + 50_000])
     except sa.exc.SQLAlchemyError as exc:
         msg = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise AnalysisInputError(f"--db: cannot write {TIDY_VIEW}: {msg}") from None

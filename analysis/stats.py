@@ -14,6 +14,7 @@ condition random effect.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from itertools import combinations
 
@@ -22,23 +23,64 @@ import pandas as pd
 from scipy import stats as sps
 
 from analysis.data import rated
-from analysis.resample import BootstrapMeans, bootstrap_means, percentile_interval
+from analysis.resample import BootstrapMeans, bootstrap_means
 
 DESCRIPTIVE_COLUMNS = (
-    "condition", "role", "n_listeners", "n_items", "n_ratings", "mean", "sd",
-    "ci_low_t", "ci_high_t", "ci_low_boot", "ci_high_boot", "median", "q1", "q3", "min", "max",
+    "condition",
+    "role",
+    "n_listeners",
+    "n_items",
+    "n_ratings",
+    "mean",
+    "sd",
+    "ci_low_t",
+    "ci_high_t",
+    "ci_low_boot",
+    "ci_high_boot",
+    "median",
+    "q1",
+    "q3",
+    "min",
+    "max",
 )
 FRIEDMAN_COLUMNS = (
-    "test", "n_listeners", "n_conditions", "statistic", "dof", "p_value", "kendall_w", "note",
+    "test",
+    "n_listeners",
+    "n_conditions",
+    "statistic",
+    "dof",
+    "p_value",
+    "kendall_w",
+    "note",
 )
 WILCOXON_COLUMNS = (
-    "condition_a", "condition_b", "unit", "n", "mean_a", "mean_b", "mean_diff",
-    "diff_ci_low", "diff_ci_high", "statistic", "p_unc", "p_holm", "significant",
+    "condition_a",
+    "condition_b",
+    "unit",
+    "n",
+    "mean_a",
+    "mean_b",
+    "mean_diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "statistic",
+    "p_unc",
+    "p_holm",
+    "significant",
     "rank_biserial",
 )
 MIXED_COLUMNS = (
-    "condition_a", "condition_b", "estimate", "se", "t", "dof", "ci_low", "ci_high",
-    "p_unc", "p_holm", "significant",
+    "condition_a",
+    "condition_b",
+    "estimate",
+    "se",
+    "t",
+    "dof",
+    "ci_low",
+    "ci_high",
+    "p_unc",
+    "p_holm",
+    "significant",
 )
 
 # Above these sizes the crossed mixed model (one statsmodels group, dense random-effects
@@ -71,8 +113,9 @@ def trial_matrix(data: pd.DataFrame, conditions) -> tuple[np.ndarray, np.ndarray
     return np.asarray(listeners), trial_listener, matrix
 
 
-def listener_means(data: pd.DataFrame, conditions=None, complete_trials: bool = True
-                   ) -> pd.DataFrame:
+def listener_means(
+    data: pd.DataFrame, conditions=None, complete_trials: bool = True
+) -> pd.DataFrame:
     """Per-listener mean rating of each condition (listeners x conditions, NaN if not rated).
 
     Args:
@@ -103,7 +146,11 @@ def listener_means(data: pd.DataFrame, conditions=None, complete_trials: bool = 
 # descriptives
 # --------------------------------------------------------------------------------------------
 def describe(
-    data: pd.DataFrame, conditions=None, ci: float = 0.95, n_boot: int = 2000, seed: int = 0,
+    data: pd.DataFrame,
+    conditions=None,
+    ci: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
     boot: BootstrapMeans | None = None,
 ) -> pd.DataFrame:
     """Per-condition descriptives.
@@ -133,17 +180,28 @@ def describe(
             half = sps.t.ppf(1 - alpha / 2, n - 1) * lm.std(ddof=1) / np.sqrt(n)
         else:
             half = np.nan
-        lo_b, hi_b = percentile_interval(boot.column(cond), ci)
+        lo_b, hi_b = boot.interval(cond, ci)
         q1, med, q3 = np.percentile(scores, [25, 50, 75])
-        rows.append({
-            "condition": cond, "role": roles[cond], "n_listeners": n,
-            "n_items": int(sub["item"].nunique()), "n_ratings": len(scores), "mean": mean,
-            "sd": float(scores.std(ddof=1)) if len(scores) > 1 else np.nan,
-            "ci_low_t": mean - half, "ci_high_t": mean + half,
-            "ci_low_boot": lo_b, "ci_high_boot": hi_b,
-            "median": float(med), "q1": float(q1), "q3": float(q3),
-            "min": float(scores.min()), "max": float(scores.max()),
-        })
+        rows.append(
+            {
+                "condition": cond,
+                "role": roles[cond],
+                "n_listeners": n,
+                "n_items": int(sub["item"].nunique()),
+                "n_ratings": len(scores),
+                "mean": mean,
+                "sd": float(scores.std(ddof=1)) if len(scores) > 1 else np.nan,
+                "ci_low_t": mean - half,
+                "ci_high_t": mean + half,
+                "ci_low_boot": lo_b,
+                "ci_high_boot": hi_b,
+                "median": float(med),
+                "q1": float(q1),
+                "q3": float(q3),
+                "min": float(scores.min()),
+                "max": float(scores.max()),
+            }
+        )
     return pd.DataFrame(rows, columns=list(DESCRIPTIVE_COLUMNS))
 
 
@@ -160,8 +218,16 @@ def friedman(data: pd.DataFrame, conditions) -> pd.DataFrame:
     k = len(conditions)
     wide = listener_means(data, conditions).dropna()
     n = len(wide)
-    row = {"test": "Friedman", "n_listeners": n, "n_conditions": k, "statistic": np.nan,
-           "dof": k - 1, "p_value": np.nan, "kendall_w": np.nan, "note": ""}
+    row = {
+        "test": "Friedman",
+        "n_listeners": n,
+        "n_conditions": k,
+        "statistic": np.nan,
+        "dof": k - 1,
+        "p_value": np.nan,
+        "kendall_w": np.nan,
+        "note": "",
+    }
     if k < 3:
         row["note"] = "needs at least 3 conditions; see the pairwise test"
     elif n < 2:
@@ -169,12 +235,17 @@ def friedman(data: pd.DataFrame, conditions) -> pd.DataFrame:
     else:
         x = wide.to_numpy()
         if np.all(np.ptp(x, axis=1) == 0):
-            row.update(statistic=0.0, p_value=1.0, kendall_w=0.0,
-                       note="every listener rated all conditions equally")
+            row.update(
+                statistic=0.0,
+                p_value=1.0,
+                kendall_w=0.0,
+                note="every listener rated all conditions equally",
+            )
         else:
             stat, p = sps.friedmanchisquare(*x.T)
-            row.update(statistic=float(stat), p_value=float(p),
-                       kendall_w=float(stat / (n * (k - 1))))
+            row.update(
+                statistic=float(stat), p_value=float(p), kendall_w=float(stat / (n * (k - 1)))
+            )
     return pd.DataFrame([row], columns=list(FRIEDMAN_COLUMNS))
 
 
@@ -211,7 +282,10 @@ def holm(p_values, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pairwise_wilcoxon(
-    data: pd.DataFrame, conditions, alpha: float = 0.05, ci: float = 0.95,
+    data: pd.DataFrame,
+    conditions,
+    alpha: float = 0.05,
+    ci: float = 0.95,
     unit: str = "listener",
 ) -> pd.DataFrame:
     """Two-sided Wilcoxon (1945) signed-rank tests for every pair, Holm-corrected.
@@ -261,15 +335,25 @@ def pairwise_wilcoxon(
             half = sps.t.ppf(1 - (1 - ci) / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
         else:
             half = np.nan
-        rows.append({
-            "condition_a": conditions[a], "condition_b": conditions[b], "unit": unit, "n": n,
-            "mean_a": float(xa.mean()) if n else np.nan,
-            "mean_b": float(xb.mean()) if n else np.nan,
-            "mean_diff": mean_d, "diff_ci_low": mean_d - half, "diff_ci_high": mean_d + half,
-            "statistic": stat, "p_unc": p, "rank_biserial": rank_biserial(d),
-        })
-    frame = pd.DataFrame(rows, columns=[c for c in WILCOXON_COLUMNS
-                                        if c not in ("p_holm", "significant")])
+        rows.append(
+            {
+                "condition_a": conditions[a],
+                "condition_b": conditions[b],
+                "unit": unit,
+                "n": n,
+                "mean_a": float(xa.mean()) if n else np.nan,
+                "mean_b": float(xb.mean()) if n else np.nan,
+                "mean_diff": mean_d,
+                "diff_ci_low": mean_d - half,
+                "diff_ci_high": mean_d + half,
+                "statistic": stat,
+                "p_unc": p,
+                "rank_biserial": rank_biserial(d),
+            }
+        )
+    frame = pd.DataFrame(
+        rows, columns=[c for c in WILCOXON_COLUMNS if c not in ("p_holm", "significant")]
+    )
     adj, rej = holm(frame["p_unc"].to_numpy(), alpha) if len(frame) else ([], [])
     frame["p_holm"] = adj
     frame["significant"] = np.asarray(rej, bool)
@@ -280,8 +364,12 @@ def pairwise_wilcoxon(
 # linear mixed model
 # --------------------------------------------------------------------------------------------
 def mixed_model(
-    data: pd.DataFrame, conditions, alpha: float = 0.05, ci: float = 0.95,
-    max_rows: int = MIXED_MAX_ROWS, max_effects: int = MIXED_MAX_EFFECTS,
+    data: pd.DataFrame,
+    conditions,
+    alpha: float = 0.05,
+    ci: float = 0.95,
+    max_rows: int = MIXED_MAX_ROWS,
+    max_effects: int = MIXED_MAX_EFFECTS,
 ) -> tuple[pd.DataFrame, dict]:
     """Linear mixed model of the ratings and Holm-corrected pairwise contrasts.
 
@@ -324,29 +412,42 @@ def mixed_model(
         warnings.simplefilter("always")
         if crossed:
             formulation = "crossed"
-            formula = ("score ~ 0 + condition, random: listener + item + listener:condition "
-                       "(REML, all ratings)")
+            formula = (
+                "score ~ 0 + condition, random: listener + item + listener:condition "
+                "(REML, all ratings)"
+            )
             exog = np.eye(k)[c_code]
             lc = l_code.astype(np.int64) * k + c_code
             lc_code, _ = pd.factorize(lc, sort=True)
             mats = [np.eye(n_l)[l_code], np.eye(n_i)[i_code], np.eye(lc_code.max() + 1)[lc_code]]
             names = ["listener", "item", "listener:condition"]
             vcs = sm.regression.mixed_linear_model.VCSpec(
-                names, [[[f"{nm}{j}" for j in range(mt.shape[1])]] for nm, mt in
-                        zip(names, mats, strict=True)], [[mt] for mt in mats])
+                names,
+                [
+                    [[f"{nm}{j}" for j in range(mt.shape[1])]]
+                    for nm, mt in zip(names, mats, strict=True)
+                ],
+                [[mt] for mt in mats],
+            )
             model = sm.MixedLM(y, exog, groups=np.zeros(len(y)), exog_vc=vcs)
             result = _fit(model)
             vc = dict(zip(names, np.sqrt(np.maximum(result.vcomp, 0)), strict=True))
-            variance = {"listener": vc["listener"], "item": vc["item"],
-                        "listener:condition": vc["listener:condition"],
-                        "residual": float(np.sqrt(result.scale))}
+            variance = {
+                "listener": vc["listener"],
+                "item": vc["item"],
+                "listener:condition": vc["listener:condition"],
+                "residual": float(np.sqrt(result.scale)),
+            }
         else:
             formulation = "cell_means"
-            formula = ("mean(score - item effect) per listener x condition ~ 0 + condition, "
-                       "random: listener (REML); residual = listener:condition + noise")
+            formula = (
+                "mean(score - item effect) per listener x condition ~ 0 + condition, "
+                "random: listener (REML); residual = listener:condition + noise"
+            )
             grand = y.mean()
             item_mean = np.bincount(i_code, weights=y, minlength=n_i) / np.maximum(
-                np.bincount(i_code, minlength=n_i), 1)
+                np.bincount(i_code, minlength=n_i), 1
+            )
             yc = y - (item_mean[i_code] - grand)
             cell = l_code.astype(np.int64) * k + c_code
             cnt = np.bincount(cell, minlength=n_l * k)
@@ -385,19 +486,31 @@ def mixed_model(
         se = float(np.sqrt(max(cov[a, a] + cov[b, b] - 2 * cov[a, b], 0.0)))
         t = est / se if se > 0 else np.nan
         p = float(2 * sps.t.sf(abs(t), dof)) if se > 0 else np.nan
-        rows.append({"condition_a": conditions[a], "condition_b": conditions[b],
-                     "estimate": float(est), "se": se, "t": t, "dof": dof,
-                     "ci_low": est - tcrit * se, "ci_high": est + tcrit * se, "p_unc": p})
-    frame = pd.DataFrame(rows, columns=[c for c in MIXED_COLUMNS
-                                        if c not in ("p_holm", "significant")])
+        rows.append(
+            {
+                "condition_a": conditions[a],
+                "condition_b": conditions[b],
+                "estimate": float(est),
+                "se": se,
+                "t": t,
+                "dof": dof,
+                "ci_low": est - tcrit * se,
+                "ci_high": est + tcrit * se,
+                "p_unc": p,
+            }
+        )
+    frame = pd.DataFrame(
+        rows, columns=[c for c in MIXED_COLUMNS if c not in ("p_holm", "significant")]
+    )
     adj, rej = holm(frame["p_unc"].to_numpy(), alpha) if len(frame) else ([], [])
     frame["p_holm"] = adj
     frame["significant"] = np.asarray(rej, bool)
     info = {
         "formulation": formulation,
         "formula": formula,
-        "n_obs": int(len(y)) if crossed else int(len(model.endog)),
-        "n_listeners": int(n_l), "n_items": int(n_i),
+        "n_obs": len(y) if crossed else len(model.endog),
+        "n_listeners": int(n_l),
+        "n_items": int(n_i),
         "condition_means": {c: float(fe[j]) for j, c in enumerate(conditions)},
         "variance_components_sd": {kk: float(v) for kk, v in variance.items()},
         "converged": bool(getattr(result, "converged", True)),
@@ -407,7 +520,21 @@ def mixed_model(
     return frame.loc[:, list(MIXED_COLUMNS)], info
 
 
+def _blas_single_thread():
+    """Small dense solves dominate the crossed fit; threaded BLAS only adds contention there."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it the fit is merely slower on busy machines
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _fit(model):
+    with _blas_single_thread():
+        return _fit_any(model)
+
+
+def _fit_any(model):
     last = None
     for method in ("lbfgs", "bfgs", "nm"):
         try:
@@ -454,22 +581,36 @@ def agreement(wilcoxon: pd.DataFrame, mixed: pd.DataFrame) -> dict:
         dir_w = np.sign(r.mean_diff) if r.significant_w else 0
         dir_m = np.sign(r.estimate) if r.significant_m else 0
         if dir_w != dir_m:
-            disagreements.append({
-                "condition_a": r.condition_a, "condition_b": r.condition_b,
-                "wilcoxon_p_holm": float(r.p_holm_w), "mixed_p_holm": float(r.p_holm_m),
-                "wilcoxon_significant": bool(r.significant_w),
-                "mixed_significant": bool(r.significant_m),
-            })
+            disagreements.append(
+                {
+                    "condition_a": r.condition_a,
+                    "condition_b": r.condition_b,
+                    "wilcoxon_p_holm": float(r.p_holm_w),
+                    "mixed_p_holm": float(r.p_holm_m),
+                    "wilcoxon_significant": bool(r.significant_w),
+                    "mixed_significant": bool(r.significant_m),
+                }
+            )
     n = len(merged)
     if not disagreements:
-        statement = (f"The Wilcoxon tests and the mixed model agree on all {n} comparisons."
-                     if n else "No pairwise comparisons.")
+        statement = (
+            f"The Wilcoxon tests and the mixed model agree on all {n} comparisons."
+            if n
+            else "No pairwise comparisons."
+        )
     else:
         pairs = "; ".join(
             f"{d['condition_a']} vs {d['condition_b']} (Wilcoxon p_holm="
             f"{d['wilcoxon_p_holm']:.3g}, mixed model p_holm={d['mixed_p_holm']:.3g})"
-            for d in disagreements)
-        statement = (f"The two analyses disagree on {len(disagreements)} of {n} comparisons: "
-                     f"{pairs}. Treat these differences as uncertain.")
-    return {"agree": not disagreements, "n_pairs": n, "disagreements": disagreements,
-            "statement": statement}
+            for d in disagreements
+        )
+        statement = (
+            f"The two analyses disagree on {len(disagreements)} of {n} comparisons: "
+            f"{pairs}. Treat these differences as uncertain."
+        )
+    return {
+        "agree": not disagreements,
+        "n_pairs": n,
+        "disagreements": disagreements,
+        "statement": statement,
+    }

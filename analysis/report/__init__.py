@@ -21,8 +21,13 @@ from analysis.report.write import render_all, write_files
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "ReportOptions", "build_report", "run_report"]
 
 
-def run_report(data: pd.DataFrame, source: dict | None, options: ReportOptions,
-               out_dir: str | Path | None = None, plots: bool = True) -> dict:
+def run_report(
+    data: pd.DataFrame,
+    source: dict | None,
+    options: ReportOptions,
+    out_dir: str | Path | None = None,
+    plots: bool = True,
+) -> dict:
     """Build the report and, with ``out_dir``, write report.md/.html/.json and the plots.
 
     All computation and rendering happen before the first file is written.

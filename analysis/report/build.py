@@ -76,8 +76,9 @@ def parse_expectation(text: str) -> tuple[str, str, str]:
     return m.group(1), m.group(2), m.group(3)
 
 
-def build_report(data: pd.DataFrame, source: dict | None = None,
-                 options: ReportOptions | None = None) -> dict:
+def build_report(
+    data: pd.DataFrame, source: dict | None = None, options: ReportOptions | None = None
+) -> dict:
     """Run post-screening, descriptives, inference, gains and gates on validated ratings.
 
     Args:
@@ -104,39 +105,58 @@ def build_report(data: pd.DataFrame, source: dict | None = None,
     wanted += [x for a, _, b in expectations for x in (a, b)]
     for name in wanted:
         if name not in names:
-            raise AnalysisInputError(
-                f"unknown condition {name!r} (conditions: {', '.join(roles)})")
+            raise AnalysisInputError(f"unknown condition {name!r} (conditions: {', '.join(roles)})")
 
-    table = screen_listeners(data, options.reference_threshold, options.max_fraction,
-                             enabled=options.screening)
+    table = screen_listeners(
+        data, options.reference_threshold, options.max_fraction, enabled=options.screening
+    )
     kept = rated(apply_screening(data, table))
     n_kept = kept["listener"].nunique()
     if n_kept < 2:
         raise AnalysisInputError(
             f"post-screening kept {n_kept} of {len(table)} listeners; at least 2 are needed "
-            "(check the hidden-reference ratings, or use --no-screening)")
+            "(check the hidden-reference ratings, or use --no-screening)"
+        )
 
     family = _family(roles, options, expectations, reference)
     all_conditions = list(roles)
     cells = cell_tables(kept, all_conditions)
-    boot = bootstrap_means(kept, all_conditions, n_boot=options.n_boot, seed=options.seed,
-                           cells=cells)
+    boot = bootstrap_means(
+        kept, all_conditions, n_boot=options.n_boot, seed=options.seed, cells=cells
+    )
     desc = describe(kept, all_conditions, ci=options.ci, boot=boot)
     fried = friedman(kept, family)
     wil = pairwise_wilcoxon(kept, family, alpha=options.alpha, ci=options.ci)
-    mixed, mixed_info = mixed_model(kept, family, alpha=options.alpha, ci=options.ci,
-                                    max_rows=options.mixed_max_rows,
-                                    max_effects=options.mixed_max_effects)
+    mixed, mixed_info = mixed_model(
+        kept,
+        family,
+        alpha=options.alpha,
+        ci=options.ci,
+        max_rows=options.mixed_max_rows,
+        max_effects=options.mixed_max_effects,
+    )
     agree = agreement(wil, mixed)
     gains = None
     if options.baseline:
-        g = relative_gains(kept, options.baseline, ci=options.ci, n_boot=options.n_boot,
-                           seed=options.seed, boot=boot)
+        g = relative_gains(
+            kept,
+            options.baseline,
+            ci=options.ci,
+            n_boot=options.n_boot,
+            seed=options.seed,
+            boot=boot,
+        )
         gains = {
-            "baseline": options.baseline, "reference": reference,
-            "formulas": {"gap_closure": GAP_FORMULA, "relative_improvement": RELATIVE_FORMULA,
-                         "means": "M = mean over listeners of each listener's mean rating"},
-            "ci_level": options.ci, "n_boot": options.n_boot, "seed": options.seed,
+            "baseline": options.baseline,
+            "reference": reference,
+            "formulas": {
+                "gap_closure": GAP_FORMULA,
+                "relative_improvement": RELATIVE_FORMULA,
+                "means": "M = mean over listeners of each listener's mean rating",
+            },
+            "ci_level": options.ci,
+            "n_boot": options.n_boot,
+            "seed": options.seed,
             "interval": "percentile bootstrap, listeners and items resampled",
             "systems": _records(g),
         }
@@ -146,9 +166,9 @@ def build_report(data: pd.DataFrame, source: dict | None = None,
         "generator": f"analysis {__version__}",
         "input": {
             **source,
-            "n_rows": int(len(data)),
+            "n_rows": len(data),
             "n_training_rows_ignored": int(data["is_training"].sum()),
-            "n_ratings": int(len(all_rated)),
+            "n_ratings": len(all_rated),
             "n_listeners": int(all_rated["listener"].nunique()),
             "n_items": int(all_rated["item"].nunique()),
             "ratings_per_listener_item": _design(all_rated),
@@ -157,12 +177,14 @@ def build_report(data: pd.DataFrame, source: dict | None = None,
         "options": asdict(options),
         "screening": {
             "enabled": options.screening,
-            "rule": (f"exclude a listener who rates the hidden reference below "
-                     f"{options.reference_threshold:g} on more than "
-                     f"{100 * options.max_fraction:g} % of the items (ITU-R BS.1534-3, 4.1.2)"),
+            "rule": (
+                f"exclude a listener who rates the hidden reference below "
+                f"{options.reference_threshold:g} on more than "
+                f"{100 * options.max_fraction:g} % of the items (ITU-R BS.1534-3, 4.1.2)"
+            ),
             "reference_threshold": options.reference_threshold,
             "max_fraction": options.max_fraction,
-            "n_listeners_before": int(len(table)),
+            "n_listeners_before": len(table),
             "n_excluded": int(table["excluded"].sum()),
             "n_listeners_after": int(n_kept),
             "listeners": _records(table),
@@ -184,10 +206,12 @@ def build_report(data: pd.DataFrame, source: dict | None = None,
         extra = pairwise_wilcoxon(kept, family, alpha=options.alpha, ci=options.ci, unit="pair")
         report["extras"] = {
             "pair_level_wilcoxon": _records(extra),
-            "warning": ("EXTRA, NOT THE ANALYSIS: treats every (listener, item) rating as an "
-                        "independent observation; ratings of one listener are correlated, so "
-                        "these p-values are too small and false effects far more frequent than "
-                        "alpha."),
+            "warning": (
+                "EXTRA, NOT THE ANALYSIS: treats every (listener, item) rating as an "
+                "independent observation; ratings of one listener are correlated, so "
+                "these p-values are too small and false effects far more frequent than "
+                "alpha."
+            ),
         }
     report["gates"] = evaluate_gates(report, options, expectations)
     return report
@@ -223,7 +247,8 @@ def evaluate_gates(report: dict, options: ReportOptions, expectations=()) -> dic
             if sig and diff < 0:
                 failures.append(
                     f"{s} is significantly worse than baseline {base} "
-                    f"(difference {diff:+.1f} points, Holm p = {_p(p)})")
+                    f"(difference {diff:+.1f} points, Holm p = {_p(p)})"
+                )
     for a, op, b in expectations:
         found = lookup(a, b)
         if found is None:

@@ -29,8 +29,11 @@ def render_html(report: dict, images: dict[str, bytes] | None = None) -> str:
     """HTML page of the report; ``images`` (file name -> PNG bytes) are embedded inline."""
     images = images or {}
     title = html.escape(f"MUSHRA report: {report['input'].get('test', '')}")
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{title}</title><style>{_CSS}</style></head><body>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title><style>{_CSS}</style></head><body>",
+    ]
     for kind, payload in blocks(report, with_plots=bool(images)):
         if kind in ("h1", "h2", "h3"):
             parts.append(f"<{kind}>{_inline(payload)}</{kind}>")
@@ -43,8 +46,9 @@ def render_html(report: dict, images: dict[str, bytes] | None = None) -> str:
         elif kind == "table":
             header, rows = payload
             head = "".join(f"<th>{_inline(h)}</th>" for h in header)
-            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
-                           for row in rows)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows
+            )
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif kind == "img":
             name, alt = payload

@@ -36,8 +36,7 @@ def _png(fig) -> bytes:
 def make_plots(data: pd.DataFrame, report: dict) -> dict[str, bytes]:
     """The report's figures: box plots, means with CIs, per-item means (file name -> PNG)."""
     data = rated(data)
-    listeners_kept = {r["listener"] for r in report["screening"]["listeners"]
-                      if not r["excluded"]}
+    listeners_kept = {r["listener"] for r in report["screening"]["listeners"] if not r["excluded"]}
     data = data[data["listener"].isin(listeners_kept)]
     desc = report["descriptives"]
     order = [d["condition"] for d in desc]
@@ -78,10 +77,22 @@ def _means(desc) -> bytes:
     t_hi = np.array([d["ci_high_t"] for d in desc])
     b_lo = np.array([d["ci_low_boot"] for d in desc])
     b_hi = np.array([d["ci_high_boot"] for d in desc])
-    ax.errorbar(x - 0.1, mean, yerr=[mean - t_lo, t_hi - mean], fmt="o", capsize=4,
-                label="95 % CI, t (listeners)")
-    ax.errorbar(x + 0.1, mean, yerr=[mean - b_lo, b_hi - mean], fmt="s", capsize=4,
-                label="95 % CI, bootstrap (listeners and items)")
+    ax.errorbar(
+        x - 0.1,
+        mean,
+        yerr=[mean - t_lo, t_hi - mean],
+        fmt="o",
+        capsize=4,
+        label="95 % CI, t (listeners)",
+    )
+    ax.errorbar(
+        x + 0.1,
+        mean,
+        yerr=[mean - b_lo, b_hi - mean],
+        fmt="s",
+        capsize=4,
+        label="95 % CI, bootstrap (listeners and items)",
+    )
     ax.set_xticks(x, [d["condition"] for d in desc])
     ax.set_ylim(-2, 102)
     ax.set_ylabel("mean rating")
@@ -94,8 +105,9 @@ def _means(desc) -> bytes:
 
 
 def _item_means(data, order, roles) -> bytes:
-    table = data.pivot_table(index="item", columns="condition", values="score",
-                             aggfunc="mean", observed=True)
+    table = data.pivot_table(
+        index="item", columns="condition", values="score", aggfunc="mean", observed=True
+    )
     systems = [c for c in order if roles[c] == "system" and c in table.columns]
     key = table[systems].mean(axis=1) if systems else table.mean(axis=1)
     table = table.loc[key.sort_values().index]
@@ -105,8 +117,14 @@ def _item_means(data, order, roles) -> bytes:
     x = np.arange(n_items)
     for c in order:
         if c in table.columns:
-            ax.plot(x, table[c].to_numpy(), marker="o", markersize=3 if n_items <= 60 else 1.5,
-                    linewidth=0.8, label=c)
+            ax.plot(
+                x,
+                table[c].to_numpy(),
+                marker="o",
+                markersize=3 if n_items <= 60 else 1.5,
+                linewidth=0.8,
+                label=c,
+            )
     if n_items <= 60:
         ax.set_xticks(x, table.index, fontsize=7)
         ax.tick_params(axis="x", labelrotation=90)
