@@ -21,7 +21,7 @@ from synthesis.corpus import default_corpus_path, default_split_path, load_corpu
 from synthesis.errors import ConfigError, ListeningSetError, SynthesisError
 from synthesis.listening_set.conditions import ConditionSource, ItemAudio, make_source
 from synthesis.listening_set.config import SetConfig
-from synthesis.listening_set.folder import MANIFEST_NAME, encode_wav, verify_set
+from synthesis.listening_set.folder import MANIFEST_NAME, encode_wav, read_set, verify_set
 from synthesis.listening_set.manifest import Condition, Item, Manifest, Stimulus
 
 
@@ -156,6 +156,7 @@ def build_set(config: SetConfig, out: str | Path, force: bool = False, progress:
         problems = verify_set(tmp)
         if problems:
             raise ListeningSetError(f"built set failed validation: {problems[0]}")
+        manifest = read_set(tmp)  # what readers will see (JSON-rounded numbers)
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

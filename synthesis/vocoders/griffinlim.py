@@ -48,8 +48,11 @@ class GriffinLimVocoder(Vocoder):
             mags[i, :, : f.shape[0]] = np.maximum(mel @ self._inverse.T, 0.0).T
         target = torch.from_numpy(mags)
         window = torch.hann_window(cfg.win_length)
-        gen = torch.Generator().manual_seed(self.seed)
-        phase = torch.rand(target.shape, generator=gen) * 2 * np.pi
+        # One generator per utterance: an utterance gets the same phase alone or in a batch.
+        phase = torch.zeros(target.shape)
+        for i, t in enumerate(lengths):
+            gen = torch.Generator().manual_seed(self.seed)
+            phase[i, :, : t + 1] = torch.rand((target.shape[1], t + 1), generator=gen) * 2 * np.pi
         spec = torch.polar(target, phase)
         n_samples = t_max * cfg.hop_length
 
