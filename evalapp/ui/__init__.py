@@ -1,0 +1,1 @@
+"""The Streamlit app: ``app.py`` (entry script), the listener flow and the admin page."""
