@@ -1,0 +1,55 @@
+"""`synthesis evaluate`: objective metrics of checkpoints against held-out recordings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synthesis.commands import EXIT_OK
+
+
+def _cmd_evaluate(args) -> int:
+    from synthesis.evaluation.pipeline import EvaluationRequest, run_evaluation
+
+    req = EvaluationRequest(
+        checkpoints=[Path(c) for c in args.checkpoint or []],
+        split=args.split,
+        out=Path(args.out),
+        corpus=Path(args.corpus) if args.corpus else None,
+        split_file=Path(args.split_file) if args.split_file else None,
+        limit=args.limit,
+        metrics=args.metrics,
+        cache=Path(args.cache) if args.cache else None,
+        force=args.force,
+        progress=not args.quiet,
+        write_wavs=not args.no_wavs,
+    )
+    _, out = run_evaluation(req)
+    print((out / "results.md").read_text(encoding="utf-8"))
+    print(f"results written to {out} (results.json, results.md, f0_contours.png"
+          f"{', wavs/' if req.write_wavs else ''})")
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    from synthesis.evaluation.runner import METRIC_GROUPS
+
+    p = sub.add_parser(
+        "evaluate", help="objective metrics of TTS checkpoints against the held-out recordings",
+        description="Score the recordings, copy synthesis through each vocoder (the ceilings) and each "
+                    "checkpoint: DistillMOS, Whisper WER, MCD, F0 RMSE/correlation/range, duration, "
+                    "word durations and pauses at punctuation, each with a bootstrap 95%% CI; paired "
+                    "Wilcoxon tests between checkpoints. See docs/evaluation.md.")
+    p.add_argument("--checkpoint", action="append", metavar="CKPT",
+                   help="a TTS checkpoint (repeat for several; none scores only recordings and copy synthesis)")
+    p.add_argument("--split", default="test", help="split subset: train, validation or test (default test)")
+    p.add_argument("--out", required=True, help="output folder (must be empty or absent unless --force)")
+    p.add_argument("--corpus", help="corpus folder (default: the bundled corpus)")
+    p.add_argument("--split-file", help="split file (default: data/splits/<corpus>.json)")
+    p.add_argument("--limit", type=int, help="score only the first N clips of the split")
+    p.add_argument("--metrics", nargs="+", metavar="METRIC",
+                   help=f"metric groups to compute (default all): {', '.join(METRIC_GROUPS)}")
+    p.add_argument("--cache", help="per-(system, clip) cache folder (default ~/.cache/prosody-mushra/evaluation)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--no-wavs", action="store_true", help="do not copy the synthesised audio into --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_evaluate)

@@ -1,0 +1,160 @@
+"""``synthesis evaluate`` as a library call: check the inputs, score, write the output folder.
+
+The output folder is built beside its destination and renamed into place at the end, so a
+failure never leaves a half-written result; bad inputs are refused before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from synthesis.errors import SynthesisError
+from synthesis.evaluation.runner import Evaluation, check_metric_groups, evaluate_systems
+from synthesis.evaluation.systems import (CheckpointSystem, CopySynthesisSystem, EvalItem, RecordingSystem,
+                                          System)
+
+COPY_SYNTHESIS_VOCODERS = ("griffinlim", "world")
+N_PLOT_CLIPS = 3
+
+
+@dataclass
+class EvaluationRequest:
+    checkpoints: list[Path] = field(default_factory=list)
+    split: str = "test"
+    out: Path = Path("out/evaluation")
+    corpus: Path | None = None
+    split_file: Path | None = None
+    limit: int | None = None
+    metrics: list[str] | None = None
+    cache: Path | None = None
+    force: bool = False
+    progress: bool = True
+    write_wavs: bool = True
+    extra_systems: list[System] = field(default_factory=list)  # for callers that bring their own
+
+
+def default_evaluation_cache() -> Path:
+    from synthesis.evaluation.asr import default_cache_root
+
+    return default_cache_root() / "evaluation"
+
+
+def check_request(req: EvaluationRequest) -> tuple[list[str], list[EvalItem], dict[str, str]]:
+    """Everything a user can get wrong, checked before any work: one-line SynthesisError each."""
+    from synthesis.audio.io import load_audio
+    from synthesis.corpus import default_corpus_path, default_split_path, load_corpus, load_split
+
+    groups = check_metric_groups(req.metrics)
+    if req.split not in ("train", "validation", "test"):
+        raise SynthesisError(f"unknown split {req.split!r} (train, validation, test)")
+    if req.limit is not None and req.limit < 1:
+        raise SynthesisError(f"--limit must be at least 1, got {req.limit}")
+    for ckpt in req.checkpoints:
+        if not Path(ckpt).is_file():
+            raise SynthesisError(f"{ckpt}: checkpoint file does not exist")
+    out = Path(req.out)
+    if out.exists() and not out.is_dir():
+        raise SynthesisError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not req.force:
+        raise SynthesisError(f"{out}: folder is not empty (use --force to replace it)")
+    corpus = load_corpus(req.corpus or default_corpus_path())
+    split = load_split(req.split_file or default_split_path(corpus.root), corpus)
+    ids = list(split.subset(req.split))[: req.limit]
+    by_id = corpus.by_id()
+    items = [EvalItem(cid, by_id[cid].text, load_audio(by_id[cid].wav_path)) for cid in ids]
+    return groups, items, {cid: by_id[cid].text for cid in ids}
+
+
+def build_systems(req: EvaluationRequest) -> list[System]:
+    systems: list[System] = [RecordingSystem()]
+    systems += [CopySynthesisSystem(v) for v in COPY_SYNTHESIS_VOCODERS]
+    names = {s.name for s in systems}
+    for ckpt in req.checkpoints:
+        system = CheckpointSystem(ckpt)
+        base, k = system.name, 2
+        while system.name in names:  # two checkpoints of the same system: keep columns apart
+            system.name = f"{base}-{k}"
+            k += 1
+        names.add(system.name)
+        systems.append(system)
+    systems += req.extra_systems
+    return systems
+
+
+def run_evaluation(req: EvaluationRequest) -> tuple[Evaluation, Path]:
+    """Score the recordings, copy synthesis and each checkpoint; write ``req.out``.
+
+    Writes ``results.json``, ``results.md``, ``f0_contours.png`` and ``wavs/<system>/<clip>.wav``.
+    Paired Wilcoxon tests compare the checkpoints pairwise when there are two or more,
+    otherwise the copy-synthesis vocoders.
+    """
+    groups, items, texts = check_request(req)
+    systems = build_systems(req)
+    models = [s.name for s in systems if s.kind not in ("recording", "copy_synthesis")]
+    compare = models if len(models) >= 2 else [s.name for s in systems if s.kind == "copy_synthesis"]
+    cache = Path(req.cache) if req.cache else default_evaluation_cache()
+    ev = evaluate_systems(systems, items, groups, cache, compare=compare, progress=req.progress)
+    write_output(ev, req, texts)
+    return ev, Path(req.out)
+
+
+def write_output(ev: Evaluation, req: EvaluationRequest, texts: dict[str, str]) -> None:
+    from synthesis.audio.io import load_audio, write_wav
+    from synthesis.evaluation.report import markdown_table, plot_f0_contours
+
+    out = Path(req.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        meta = {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "split": req.split,
+            "corpus": str(req.corpus) if req.corpus else None,
+            "texts": texts,
+            "settings": _settings(),
+        }
+        (tmp / "results.json").write_text(json.dumps(ev.to_json(meta), indent=1, allow_nan=False) + "\n",
+                                          encoding="utf-8")
+        (tmp / "results.md").write_text(markdown_table(ev, f"Objective evaluation ({req.split} split)"),
+                                        encoding="utf-8")
+        plot_f0_contours(ev, tmp / "f0_contours.png", ev.clip_ids[:N_PLOT_CLIPS], texts)
+        if req.write_wavs:
+            for name, waves in ev.waves.items():
+                folder = tmp / "wavs" / name
+                folder.mkdir(parents=True)
+                for cid, src in waves.items():
+                    wave = load_audio(src)
+                    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+                    if peak > 0.999:  # 16-bit files cannot hold it: scale, never clip
+                        wave = wave * (0.999 / peak)
+                    write_wav(folder / f"{cid}.wav", wave, 22_050)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _settings() -> dict:
+    from synthesis.evaluation import features, pauses
+    from synthesis.evaluation.stats import N_BOOTSTRAP, SEED
+
+    return {
+        "mcd": {"analysis": "WORLD harvest + cheaptrick, pysptk mel-cepstrum", "order": features.MCD_ORDER,
+                "c0_excluded": True, "dtw": "librosa, steps (1,1),(1,0),(0,1), cost = frame MCD",
+                "trim": "synthesis.audio.trim.silence_bounds (40 dB, 0.1 s pad)"},
+        "asr": {"model": "Whisper base (CTranslate2, int8)", "decoding": "greedy, language en, no VAD",
+                "normaliser": "transformers EnglishTextNormalizer + short spelling list"},
+        "pauses": {"threshold_db": pauses.THRESHOLD_DB, "min_pause_s": pauses.MIN_PAUSE_S,
+                   "max_offset_s": pauses.MAX_OFFSET_S},
+        "bootstrap": {"resamples": N_BOOTSTRAP, "seed": SEED, "interval": "percentile 95 %"},
+    }
