@@ -296,7 +296,11 @@ def validate(data: pd.DataFrame, source: str = "ratings") -> pd.DataFrame:
     if dup.any():
         first = df.loc[dup, key].iloc[0]
         same = dup & (df[key] == first).all(axis=1)
-        where = " and ".join(_where(df, i, source) for i in df.index[same][:2])
+        lines = df.loc[same, _LINE].iloc[:2]
+        if lines.notna().all():
+            where = f"{source} lines " + " and ".join(str(int(x)) for x in lines)
+        else:
+            where = " and ".join(_where(df, i, source) for i in df.index[same][:2])
         raise AnalysisInputError(
             f"{where}: duplicated (listener, item, condition) = "
             f"({first['listener']!r}, {first['item']!r}, {first['condition']!r})"

@@ -267,17 +267,26 @@ def rank_biserial(d) -> float:
 
 
 def holm(p_values, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Holm (1979) step-down adjusted p-values (statsmodels ``multipletests``) and decisions."""
-    from statsmodels.stats.multitest import multipletests
+    """Holm (1979) step-down adjusted p-values and decisions at family-wise level ``alpha``.
 
+    adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)) over the ascending p-values; a hypothesis
+    is rejected when its adjusted p-value is at most alpha. Same numbers as statsmodels'
+    ``multipletests(method="holm")`` (checked in the tests), without its per-call
+    ``gc.collect()``, which costs 0.15 s and dominates simulation runs. NaN p-values are left
+    out of the family.
+    """
     p = np.asarray(p_values, float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
-    reject = np.zeros(p.shape, bool)
-    if ok.any():
-        rej, adj, _, _ = multipletests(p[ok], alpha=alpha, method="holm")
+    m = int(ok.sum())
+    if m:
+        order = np.argsort(p[ok], kind="stable")
+        scaled = np.minimum(1.0, (m - np.arange(m)) * p[ok][order])
+        adj = np.empty(m)
+        adj[order] = np.maximum.accumulate(scaled)
         out[ok] = adj
-        reject[ok] = rej
+    reject = np.zeros(p.shape, bool)
+    reject[ok] = out[ok] <= alpha
     return out, reject
 
 

@@ -157,7 +157,8 @@ def build_report(
             "ci_level": options.ci,
             "n_boot": options.n_boot,
             "seed": options.seed,
-            "interval": "percentile bootstrap, listeners and items resampled",
+            "interval": ("two-way bootstrap (listeners and items resampled), variance-corrected "
+                         "and expanded percentile interval"),
             "systems": _records(g),
         }
     report = {

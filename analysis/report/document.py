@@ -118,7 +118,7 @@ def blocks(report: dict, with_plots: bool = True) -> list[tuple]:
             (
                 "Mean = mean over listeners of each listener's mean rating. 95 % CI (t): "
                 "over listener means, for these items. 95 % CI (bootstrap): listeners and "
-                f"items resampled ({report['options']['n_boot']} resamples, seed "
+                f"items resampled, variance-corrected ({report['options']['n_boot']} resamples, seed "
                 f"{report['options']['seed']}). Median and quartiles of the ratings."
             ),
         )
