@@ -1,0 +1,206 @@
+"""`synthesis evaluate` end to end on real clips, its bad-input cases, and the two models."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthesis.cli import main
+from synthesis.corpus import Split, save_split
+from tests.synthesis.conftest import make_mini_corpus
+
+CLIPS = ["LJ001-0002", "LJ002-0020", "LJ001-0008", "LJ002-0035"]
+TEST_CLIPS = ("LJ001-0008", "LJ002-0020")  # the shortest: WORLD analysis dominates the run time
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, corpus):
+    """A four-clip corpus whose test subset is two short clips, and a shared evaluation cache."""
+    root = tmp_path_factory.mktemp("eval")
+    corpus_dir = make_mini_corpus(root / "mini", corpus, CLIPS)
+    split = Split("mini", "-", 1, train=("LJ001-0002",), validation=("LJ002-0035",), test=TEST_CLIPS)
+    split_file = root / "split.json"
+    save_split(split, split_file)
+    return {"corpus": corpus_dir, "split": split_file, "cache": root / "cache", "root": root, "test": split.test}
+
+
+def run(tiny, out: Path, *extra: str) -> int:
+    return main(["evaluate", "--out", str(out), "--corpus", str(tiny["corpus"]), "--split-file", str(tiny["split"]),
+                 "--cache", str(tiny["cache"]), "--quiet", *extra])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--checkpoint", "missing.pt"], "missing.pt: checkpoint file does not exist"),
+    (["--metrics", "mcd", "loudness"], "unknown metric 'loudness'"),
+    (["--split", "dev"], "unknown split 'dev'"),
+    (["--limit", "0"], "--limit must be at least 1"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_output(tiny, tmp_path, capsys, args, message):
+    out = tmp_path / "result"
+    assert run(tiny, out, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("synthesis: error: ") and message in err and "\n" not in err
+    assert not out.exists()
+    assert not any(p.name.startswith(".result") for p in tmp_path.iterdir())
+
+
+def test_missing_corpus_and_occupied_out_are_refused(tiny, tmp_path, capsys):
+    assert main(["evaluate", "--out", str(tmp_path / "r"), "--corpus", str(tmp_path / "nope"), "--quiet"]) == 2
+    assert "corpus folder does not exist" in capsys.readouterr().err
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    assert run(tiny, busy, "--metrics", "mcd") == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (busy / "keep.txt").read_text() == "mine"
+
+
+def test_a_corrupt_checkpoint_is_refused_in_one_line(tiny, tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    out = tmp_path / "r"
+    assert run(tiny, out, "--checkpoint", str(bad), "--metrics", "mcd") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("synthesis: error: ") and "\n" not in err
+    assert not out.exists()
+
+
+def test_small_real_run_scores_recordings_and_copy_synthesis(tiny, tmp_path, capsys):
+    out = tmp_path / "result"
+    assert run(tiny, out, "--metrics", "mcd", "f0", "duration") == 0
+    printed = capsys.readouterr().out
+    assert "| MCD (DTW) | dB |" in printed
+    res = json.loads((out / "results.json").read_text())
+    assert res["format_version"] == 1
+    assert res["clip_ids"] == list(tiny["test"])
+    assert [s["name"] for s in res["systems"]] == ["recordings", "copy-griffinlim", "copy-world"]
+    summ = res["summary"]
+    assert summ["recordings"]["mcd"]["value"] == pytest.approx(0.0, abs=1e-6)
+    assert summ["recordings"]["f0_std_ratio"]["value"] == pytest.approx(1.0)
+    # WORLD re-synthesises the envelope it analysed; Griffin-Lim's phase leaves artefacts.
+    assert 1.0 < summ["copy-world"]["mcd"]["value"] < summ["copy-griffinlim"]["mcd"]["value"] < 12.0
+    for name in ("copy-world", "copy-griffinlim"):
+        assert summ[name]["duration_ratio"]["value"] == pytest.approx(1.0, abs=0.05)
+        assert 0.8 < summ[name]["log_f0_corr"]["value"] <= 1.0
+        assert 0.8 < summ[name]["f0_std_ratio"]["value"] < 1.3
+    assert {t["metric"] for t in res["paired_tests"]} >= {"mcd", "f0_rmse_hz"}
+    assert (out / "f0_contours.png").stat().st_size > 10_000
+    for name in ("recordings", "copy-world", "copy-griffinlim"):
+        assert sorted(p.stem for p in (out / "wavs" / name).glob("*.wav")) == sorted(tiny["test"])
+    assert "| metric | unit | better | recordings | copy-griffinlim | copy-world |" in (out / "results.md").read_text()
+
+    # A re-run takes everything from the cache: nothing is computed again.
+    again = tmp_path / "again"
+    assert run(tiny, again, "--metrics", "mcd", "f0", "duration", "--no-wavs") == 0
+    res2 = json.loads((again / "results.json").read_text())
+    assert all(stages == {} for stages in res2["timings"].values())
+    assert res2["summary"] == summ
+    assert not (again / "wavs").exists()
+
+
+def test_checkpoint_systems_are_scored_and_compared(tiny, tmp_path, monkeypatch):
+    """Two stand-in checkpoints through the Synthesizer interface: columns and Wilcoxon tests."""
+    import sys
+    import types
+
+    from synthesis.evaluation.pipeline import EvaluationRequest, run_evaluation
+
+    class FakeSynthesizer:
+        def __init__(self, gain):
+            self.gain = gain
+
+        @classmethod
+        def from_checkpoint(cls, path):
+            return cls(float(Path(path).read_text()))
+
+        def describe(self):
+            return {"system": "fake", "gain": self.gain}
+
+        def synthesise(self, texts):
+            # stands in for TTS: a 1.2 s vowel-like buzz whose pitch falls, per text
+            sr, t = 22_050, np.arange(int(1.2 * 22_050)) / 22_050
+            f0 = 180 - 40 * t
+            phase = 2 * np.pi * np.cumsum(f0) / sr
+            wave = sum(np.sin(k * phase) / k for k in range(1, 12))
+            return [(self.gain * 0.2 * wave).astype(np.float32) for _ in texts]
+
+    module = types.ModuleType("synthesis.inference")
+    module.Synthesizer = FakeSynthesizer
+    monkeypatch.setitem(sys.modules, "synthesis.inference", module)
+    ckpts = []
+    for gain in ("1.0", "0.5"):
+        p = tmp_path / f"fake{gain}.pt"
+        p.write_text(gain)
+        ckpts.append(p)
+    req = EvaluationRequest(checkpoints=ckpts, out=tmp_path / "r", corpus=tiny["corpus"], split_file=tiny["split"],
+                            cache=tiny["cache"], metrics=["mcd", "duration"], progress=False)
+    ev, out = run_evaluation(req)
+    names = [s["name"] for s in ev.systems]
+    assert names == ["recordings", "copy-griffinlim", "copy-world", "fake", "fake-2"]
+    assert {(t["a"], t["b"]) for t in ev.paired_tests} == {("fake", "fake-2")}
+    assert ev.summary["fake"]["mcd"]["value"] > ev.summary["copy-world"]["mcd"]["value"]
+    # MCD ignores level (c0 is excluded): the two fakes differ only in gain
+    assert ev.summary["fake"]["mcd"]["value"] == pytest.approx(ev.summary["fake-2"]["mcd"]["value"], rel=0.02)
+    assert "fake vs fake-2" in (out / "results.md").read_text()
+
+
+def test_harvest_f0_of_a_tone_shifted_by_a_known_ratio():
+    """Through the real analysis: a 200-cent shift of a harmonic tone is measured as 200 cents."""
+    from synthesis.evaluation.features import analyse_utterance
+    from synthesis.evaluation.metrics import f0_scores_on_path, mcd_dtw
+
+    sr = 22_050
+    t = np.arange(sr) / sr
+
+    def tone(f0):
+        return (0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))).astype(np.float32)
+
+    ref, sys = analyse_utterance(tone(150.0)), analyse_utterance(tone(150.0 * 2 ** (200 / 1200)))
+    _, path = mcd_dtw(sys.mcep, ref.mcep)
+    s = f0_scores_on_path(sys.f0, ref.f0, path)
+    assert s.n_frames > 60
+    assert s.rmse_cents == pytest.approx(200.0, abs=10.0)
+
+
+def test_whisper_transcribes_a_recording(corpus):
+    """The offline Whisper base loads and understands a corpus clip (WER < 30 %)."""
+    from synthesis.audio.io import load_audio
+    from synthesis.evaluation.asr import transcribe
+    from synthesis.evaluation.metrics import word_errors
+    from synthesis.evaluation.text_norm import normalise_for_wer
+
+    clip = corpus.by_id()["LJ001-0002"]
+    tr = transcribe(load_audio(clip.wav_path), 22_050)
+    wer = word_errors(normalise_for_wer(clip.text), normalise_for_wer(tr.text)).wer
+    assert wer < 0.3, (clip.text, tr.text)
+    assert tr.words and all(w.end >= w.start for w in tr.words)
+    assert tr.words[-1].end <= len(load_audio(clip.wav_path)) / 22_050 + 0.5
+
+
+def test_distillmos_batches_like_the_package_and_separates_quality(corpus):
+    """Batched crops give the package's own per-clip scores; a buzz scores far below speech."""
+    import torch
+
+    from synthesis.audio.io import load_audio
+    from synthesis.evaluation.asr import to_whisper_rate
+    from synthesis.evaluation.mos import distillmos_scores, load_distillmos
+
+    speech = [load_audio(corpus.by_id()[c].wav_path) for c in ("LJ001-0002", "LJ001-0008")]
+    long = np.concatenate([speech[0]] * 5)  # > 7.7 s: several crops
+    t = np.arange(22_050 * 2) / 22_050
+    buzz = (0.3 * np.sign(np.sin(2 * np.pi * 110 * t))).astype(np.float32)
+    scores = distillmos_scores([*speech, long, buzz], 22_050)
+    model = load_distillmos()
+    model.segmenting_in_forward = True
+    try:
+        with torch.inference_mode():
+            own = [float(model(torch.from_numpy(to_whisper_rate(w, 22_050))[None])) for w in (*speech, long)]
+    finally:
+        model.segmenting_in_forward = False
+    assert scores[:3] == pytest.approx(own, abs=1e-4)
+    assert min(scores[:2]) > 3.8 and scores[3] < 2.5
+    assert not any(math.isnan(s) for s in scores)
