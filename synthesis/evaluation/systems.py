@@ -103,7 +103,13 @@ class CheckpointSystem:
             from synthesis.inference import Synthesizer
         except ImportError as exc:
             raise SynthesisError(f"{self.path}: cannot load checkpoints, synthesis.inference is unavailable ({exc})") from exc
-        self.synthesizer = Synthesizer.from_checkpoint(self.path)
+        try:
+            self.synthesizer = Synthesizer.from_checkpoint(self.path)
+        except SynthesisError:
+            raise
+        except Exception as exc:  # torch/pickle errors of a truncated or foreign file
+            first = (str(exc).splitlines() or [""])[0]
+            raise SynthesisError(f"{self.path}: cannot load checkpoint ({type(exc).__name__}: {first})") from exc
         info = self.synthesizer.describe()
         self.info = info if isinstance(info, dict) else {"description": str(info)}
         self.sha256 = file_sha256(self.path)

@@ -69,6 +69,28 @@ def test_a_corrupt_checkpoint_is_refused_in_one_line(tiny, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_checkpoint_the_loader_rejects_is_one_line(tiny, tmp_path, capsys, monkeypatch):
+    import sys
+    import types
+
+    class Refusing:
+        @classmethod
+        def from_checkpoint(cls, path):
+            raise RuntimeError("PytorchStreamReader failed reading zip archive\nfailed finding central directory")
+
+    module = types.ModuleType("synthesis.inference")
+    module.Synthesizer = Refusing
+    monkeypatch.setitem(sys.modules, "synthesis.inference", module)
+    ckpt = tmp_path / "truncated.pt"
+    ckpt.write_bytes(b"PK\x03\x04")
+    out = tmp_path / "r"
+    assert run(tiny, out, "--checkpoint", str(ckpt), "--metrics", "mcd") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"synthesis: error: {ckpt}: cannot load checkpoint (RuntimeError: PytorchStreamReader "
+                   "failed reading zip archive)")
+    assert not out.exists()
+
+
 def test_small_real_run_scores_recordings_and_copy_synthesis(tiny, tmp_path, capsys):
     out = tmp_path / "result"
     assert run(tiny, out, "--metrics", "mcd", "f0", "duration") == 0
