@@ -141,7 +141,7 @@ def parse_test_config(data: dict, source: str = "<config>") -> TestConfig:
         used = set(re.findall(r"{([^{}]*)}", url))
         if used - _PLACEHOLDERS:
             raise TestConfigError(f"{where_c}: 'completion_url' has unknown placeholder "
-                                  f"{{{sorted(used - _PLACEHOLDERS)[0]}}} (known: {{code}}, {{participant}})")
+                                  f"{{{min(used - _PLACEHOLDERS)}}} (known: {{code}}, {{participant}})")
     code = _get(crowd, "completion_code", str, "", where_c)
     if code and not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", code):
         raise TestConfigError(f"{where_c}: 'completion_code' must be letters, digits, '_' or '-'")

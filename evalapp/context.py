@@ -34,7 +34,7 @@ class ServeSettings:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_env(cls) -> "ServeSettings":
+    def from_env(cls) -> ServeSettings:
         raw = os.environ.get(ENV_SETTINGS)
         if not raw:
             raise EvalappError(f"{ENV_SETTINGS} is not set: start the app with `evalapp serve`")

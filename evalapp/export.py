@@ -54,7 +54,7 @@ def webmushra_stimulus_name(condition_id: str, role: str) -> str:
 def webmushra_table(engine, test_name: str) -> tuple[tuple[str, ...], list[list]]:
     rows = []
     for r in repo.webmushra_rows(engine, test_name):
-        ms = "" if r["time_on_page_s"] is None else int(round(r["time_on_page_s"] * 1000))
+        ms = "" if r["time_on_page_s"] is None else round(r["time_on_page_s"] * 1000)
         rows.append([r["test"], r["participant_id"] or "", r["public_id"], r["item_id"],
                      webmushra_stimulus_name(r["condition_id"], r["role"]), int(r["score"]), ms, ""])
     return WEBMUSHRA_COLUMNS, rows

@@ -105,8 +105,7 @@ def parse_stimulus_token(secret: str, token: str) -> tuple[str, int, str]:
     Raises:
         SubmitRejected(404): malformed or forged tokens (compared in constant time).
     """
-    if token.endswith(".wav"):
-        token = token[:-4]
+    token = token.removesuffix(".wav")
     m = _TOKEN_RE.fullmatch(token)
     if not m:
         raise SubmitRejected("no such stimulus", status=404)

@@ -27,7 +27,7 @@ def safe_url(url: str) -> str:
     """The URL with any password masked (for messages and logs)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except (sa.exc.ArgumentError, ValueError):
         return "<unparseable URL>"
 
 

@@ -11,15 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from evalapp.config import Rules, TestConfig, TestDesign
 from evalapp.errors import StorageError, SubmitRejected
-from evalapp.flow import (TrialPlan, check_submission, hash_token, new_completion_code, new_listener_seed,
-                          new_public_id, new_resume_token, new_test_secret, plan_trials)
+from evalapp.flow import (
+    TrialPlan,
+    check_submission,
+    hash_token,
+    new_completion_code,
+    new_listener_seed,
+    new_public_id,
+    new_resume_token,
+    new_test_secret,
+    plan_trials,
+)
 from evalapp.storage.db import write_transaction
 from evalapp.storage.models import ConditionRow, ItemRow, ListenerRow, RatingRow, TestRow, TrialRow
 
@@ -28,7 +37,7 @@ TIDY_COLUMNS = ("test", "listener", "item", "condition", "role", "score", "time_
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def set_fingerprint(manifest) -> str:

@@ -70,7 +70,7 @@ def _consent_page(ctx: AppContext) -> None:
     if st.button("Start", type="primary", disabled=not agree, key="consent_start"):
         participant = st.query_params.get(cfg.participant_param)
         agent = st.context.headers.get("User-Agent", "")
-        listener, token = repo.create_listener(ctx.engine, ctx.test, ctx.design, cfg, participant, agent)
+        _listener, token = repo.create_listener(ctx.engine, ctx.test, ctx.design, cfg, participant, agent)
         st.session_state["resume_token"] = token
         st.session_state["stage"] = "instructions"
         st.query_params["resume"] = token

@@ -91,7 +91,7 @@ def pg_server():
 
     def run(*cmd):
         full = (["runuser", "-u", "postgres", "--"] if as_root else []) + [str(c) for c in cmd]
-        done = subprocess.run(full, capture_output=True, text=True)
+        done = subprocess.run(full, capture_output=True, text=True, check=False)
         if done.returncode:
             pytest.fail(f"{Path(str(cmd[0])).name} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done
@@ -104,7 +104,7 @@ def pg_server():
     finally:
         subprocess.run((["runuser", "-u", "postgres", "--"] if user else [])
                        + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+                       capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -138,7 +138,7 @@ class Server:
         if config:
             cmd += ["--config", str(config)]
         env = dict(os.environ, EVALAPP_ADMIN_TOKEN=ADMIN_TOKEN)
-        self.log = open(log, "w") if log else subprocess.DEVNULL
+        self.log = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -161,6 +161,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
 
 
 @pytest.fixture

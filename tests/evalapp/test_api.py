@@ -59,7 +59,7 @@ def test_stimuli_are_served_from_the_set_under_opaque_names(app):
     "manifest.json", "f398cee8f3a391a17ae1.wav", "AAAAAAAAAAAA.0.0.000000000000000000000000",
 ])
 def test_path_traversal_and_guessed_names_fail(app, path):
-    ctx, client, _, _ = app
+    _ctx, client, _, _ = app
     response = client.get(AUDIO_PREFIX + path)
     assert response.status_code == 404
     assert b"RIFF" not in response.content and b"conditions" not in response.content
@@ -105,7 +105,7 @@ def test_submit_rejects(app, change, status, message):
 
 
 def test_submit_rejects_malformed_requests(app):
-    ctx, client, listener, token = app
+    _ctx, client, listener, token = app
     auth = {"Authorization": f"Bearer {token}"}
     r = client.post(SUBMIT_PATH, content=b"{not json", headers={**auth, "Content-Type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]

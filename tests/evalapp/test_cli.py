@@ -39,7 +39,7 @@ def _check_one_line_error(code, err, *needles):
 
 def test_refuses_a_set_with_an_altered_file(capsys, set_copy, monkeypatch):
     monkeypatch.delenv("EVALAPP_ADMIN_TOKEN", raising=False)
-    victim = sorted(set_copy.glob("*.wav"))[0]
+    victim = min(set_copy.glob("*.wav"))
     data = bytearray(victim.read_bytes())
     data[-1] ^= 0xFF
     victim.write_bytes(bytes(data))

@@ -6,8 +6,15 @@ import pytest
 
 from evalapp.config import Rules, TestDesign
 from evalapp.errors import SubmitRejected
-from evalapp.flow import (TrialPlan, check_submission, completion_link, condition_for_slot,
-                          parse_stimulus_token, plan_trials, stimulus_token)
+from evalapp.flow import (
+    TrialPlan,
+    check_submission,
+    completion_link,
+    condition_for_slot,
+    parse_stimulus_token,
+    plan_trials,
+    stimulus_token,
+)
 
 DESIGN = TestDesign(name="t", items=("i1", "i2", "i3", "i4"), conditions=("ref", "a35", "a70", "sysA"),
                     reference="ref", roles={"ref": "hidden_reference", "a35": "anchor", "a70": "anchor",

@@ -145,7 +145,7 @@ def test_hostile_strings_are_stored_verbatim(stored):
 
 
 def test_a_test_name_is_bound_to_its_listening_set(stored):
-    engine, test, design, config, manifest = stored
+    engine, test, _design, _config, manifest = stored
     narrower = parse_test_config({"conditions": ["anchor35"]})
     with pytest.raises(StorageError, match="already exists in the database with a different"):
         repo.ensure_test(engine, fit_to_set(narrower, manifest), manifest, narrower)

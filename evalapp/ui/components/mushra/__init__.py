@@ -7,9 +7,9 @@ component receives opaque stimulus URLs and the slot labels A, B, C, ...
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Callable
 
 _HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "evalapp.mushra"
