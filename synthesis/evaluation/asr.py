@@ -47,7 +47,7 @@ class Transcript:
         return {"text": self.text, "words": [asdict(w) for w in self.words]}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Transcript":
+    def from_json(cls, data: dict) -> Transcript:
         return cls(data["text"], tuple(Word(w["text"], float(w["start"]), float(w["end"])) for w in data["words"]))
 
 

@@ -51,7 +51,7 @@ class UtteranceAnalysis:
                 "version": np.array([ANALYSIS_VERSION])}
 
     @classmethod
-    def from_arrays(cls, arrays) -> "UtteranceAnalysis":
+    def from_arrays(cls, arrays) -> UtteranceAnalysis:
         if int(arrays["version"][0]) != ANALYSIS_VERSION:
             raise ValueError("cached analysis of another version")
         return cls(arrays["mcep"], arrays["f0"], arrays["energy_db"], float(arrays["seconds"][0]),

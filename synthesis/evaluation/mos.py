@@ -23,8 +23,6 @@ def load_distillmos():
     import contextlib
     import io
 
-    import torch
-
     # The stub lives only while distillmos imports: left in sys.modules it would make other
     # libraries (transformers) believe torchaudio is installed.
     stubbed = "torchaudio" not in sys.modules
@@ -72,7 +70,8 @@ def distillmos_scores(waves: list[np.ndarray], sample_rate: int, batch_segments:
     from synthesis.evaluation.asr import to_whisper_rate
 
     model = load_distillmos()
-    from distillmos.sqa import MAX_HOP_LEN, SEQ_LEN  # importable once load_distillmos stubbed torchaudio
+    # importable only now that load_distillmos has imported the package past its torchaudio
+    from distillmos.sqa import MAX_HOP_LEN, SEQ_LEN
     crops, owner = [], []
     for i, w in enumerate(waves):
         w16 = to_whisper_rate(w, sample_rate) if sample_rate != MOS_SAMPLE_RATE else np.asarray(w, np.float32)

@@ -11,15 +11,20 @@ import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from synthesis.errors import SynthesisError
 from synthesis.evaluation.runner import Evaluation, check_metric_groups, evaluate_systems
-from synthesis.evaluation.systems import (CheckpointSystem, CopySynthesisSystem, EvalItem, RecordingSystem,
-                                          System)
+from synthesis.evaluation.systems import (
+    CheckpointSystem,
+    CopySynthesisSystem,
+    EvalItem,
+    RecordingSystem,
+    System,
+)
 
 COPY_SYNTHESIS_VOCODERS = ("griffinlim", "world")
 N_PLOT_CLIPS = 3
@@ -115,7 +120,7 @@ def write_output(ev: Evaluation, req: EvaluationRequest, texts: dict[str, str]) 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         meta = {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "split": req.split,
             "corpus": str(req.corpus) if req.corpus else None,
             "texts": texts,

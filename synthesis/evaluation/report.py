@@ -41,8 +41,8 @@ def markdown_table(ev: Evaluation, title: str | None = None) -> str:
         for t in ev.paired_tests:
             if (t["a"], t["b"]) not in pairs:
                 pairs.append((t["a"], t["b"]))
-        lines += ["", "Paired two-sided Wilcoxon signed-rank tests over clips (p-values; "
-                      "median per-clip difference a - b in brackets):", ""]
+        lines += ["", ("Paired two-sided Wilcoxon signed-rank tests over clips (p-values; "
+                       "median per-clip difference a - b in brackets):"), ""]
         lines.append("| metric | " + " | ".join(f"{a} vs {b}" for a, b in pairs) + " |")
         lines.append("|---|" + "---|" * len(pairs))
         for m in ev.metrics():
@@ -79,7 +79,7 @@ def plot_f0_contours(ev: Evaluation, path: Path, clip_ids: list[str], texts: dic
             f0 = np.asarray(ev.f0[name][cid], dtype=np.float64)
             f0 = np.where(f0 > 0, f0, np.nan)
             t = np.arange(len(f0)) * frame_s
-            style = dict(color="black", linewidth=2.0) if k == 0 else dict(linewidth=1.2, alpha=0.85)
+            style = {"color": "black", "linewidth": 2.0} if k == 0 else {"linewidth": 1.2, "alpha": 0.85}
             ax.plot(t, f0, label=name, **style)
         text = texts.get(cid, "")
         ax.set_title(f"{cid}: {text[:90]}{'…' if len(text) > 90 else ''}", fontsize=9)

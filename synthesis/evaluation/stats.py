@@ -6,8 +6,8 @@ an interval says how much the score would move with another draw of test sentenc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -100,6 +100,6 @@ def paired_wilcoxon(a: np.ndarray, b: np.ndarray) -> PairedTest:
     x, y = x[keep], y[keep]
     d = x - y
     if np.count_nonzero(d) < 2:
-        return PairedTest(float("nan"), float("nan"), int(len(d)), float(np.median(d)) if len(d) else float("nan"))
+        return PairedTest(float("nan"), float("nan"), len(d), float(np.median(d)) if len(d) else float("nan"))
     res = wilcoxon(x, y, alternative="two-sided")
-    return PairedTest(float(res.statistic), float(res.pvalue), int(len(d)), float(np.median(d)))
+    return PairedTest(float(res.statistic), float(res.pvalue), len(d), float(np.median(d)))
