@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from functools import lru_cache
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,22 +44,28 @@ def _error(exc: SubmitRejected) -> JSONResponse:
     return JSONResponse({"ok": False, "error": str(exc)}, status_code=exc.status, headers=_NO_STORE)
 
 
-def _resolve_stimulus(ctx: AppContext, token: str):
-    public_id, position, slot = parse_stimulus_token(ctx.test.secret, token)
-    plan = repo.trial_plan(ctx.engine, ctx.test, public_id, position)
-    if plan is None:
-        raise SubmitRejected("no such stimulus", status=404)
-    condition = condition_for_slot(plan, slot, ctx.design.reference)
-    return ctx.stimulus_path(plan.item_id, condition)
-
-
 def make_routes(get_context: Callable[[], AppContext]) -> list[Route]:
     """The routes, resolving the (lazily built, per-process) context on each request."""
+
+    @lru_cache(maxsize=65_536)
+    def cached_plan(public_id: str, position: int):
+        # A presentation order never changes once stored, so each one is read from the database
+        # once per process (misses are not cached: lru_cache would, so they raise instead).
+        plan = repo.trial_plan(get_context().engine, get_context().test, public_id, position)
+        if plan is None:
+            raise SubmitRejected("no such stimulus", status=404)
+        return plan
+
+    def resolve_stimulus(token: str):
+        ctx = get_context()
+        public_id, position, slot = parse_stimulus_token(ctx.test.secret, token)
+        plan = cached_plan(public_id, position)
+        return ctx.stimulus_path(plan.item_id, condition_for_slot(plan, slot, ctx.design.reference))
 
     async def audio(request: Request) -> Response:
         token = request.path_params["token"]
         try:
-            path = await run_in_threadpool(_resolve_stimulus, get_context(), token)
+            path = await run_in_threadpool(resolve_stimulus, token)
         except SubmitRejected as exc:
             return _error(exc)
         response = FileResponse(path, media_type="audio/wav", stat_result=os.stat(path), headers={
