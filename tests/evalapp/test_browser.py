@@ -30,31 +30,32 @@ completion_url = "https://example.org/done?cc={code}&who={participant}"
 SECRET_WORDS = ("anchor", "hidden_reference")
 
 
-def _mushra(page):
-    return page.locator(".mushra")
+def _mushra(page, position: int):
+    # During a rerun Streamlit may still show the previous trial for a moment: pick ours.
+    return page.locator(f".mushra[data-position='{position}']")
 
 
-def _wait_trial(page, heading: str):
+def _wait_trial(page, heading: str, position: int):
     page.get_by_role("heading", name=heading).wait_for(timeout=20_000)
-    page.wait_for_selector(".mushra[data-loaded=true]", timeout=20_000)
+    page.wait_for_selector(f".mushra[data-loaded=true][data-position='{position}']", timeout=20_000)
 
 
 def _do_trial(page, scores_out: dict, position: int, check_switch=False, check_loop=False):
-    root = _mushra(page)
-    submit = page.locator(".mushra-submit")
+    root = _mushra(page, position)
+    submit = root.locator(".mushra-submit")
     assert submit.is_disabled()
-    assert "play every version (3 not played yet)" in page.locator(".mushra-reason").inner_text()
+    assert "play every version (3 not played yet)" in root.locator(".mushra-reason").inner_text()
     if check_loop:  # drag on the waveform: loop 30-60 % of the file
-        box = page.locator(".mushra-wave").bounding_box()
+        box = root.locator(".mushra-wave").bounding_box()
         y = box["y"] + box["height"] / 2
         page.mouse.move(box["x"] + 0.3 * box["width"], y)
         page.mouse.down()
         page.mouse.move(box["x"] + 0.45 * box["width"], y, steps=4)
         page.mouse.move(box["x"] + 0.6 * box["width"], y, steps=4)
         page.mouse.up()
-        start, end = map(float, re.findall(r"(\d+\.\d+)", page.locator(".mushra-loop").inner_text())[:2])
+        start, end = map(float, re.findall(r"(\d+\.\d+)", root.locator(".mushra-loop").inner_text())[:2])
         assert 0 < start < end
-    page.locator(".mushra-play").nth(0).click()           # mouse: play A
+    root.locator(".mushra-play").nth(0).click()           # mouse: play A
     page.wait_for_timeout(450)
     page.keyboard.press("2")                               # keyboard: switch to B while playing
     switch = json.loads(root.get_attribute("data-last-switch"))
@@ -77,9 +78,9 @@ def _do_trial(page, scores_out: dict, position: int, check_switch=False, check_l
     page.keyboard.press(" ")                               # stop
     assert root.get_attribute("data-playing") == "false"
     assert root.get_attribute("data-played") == "111"
-    assert "rate at least one version 100" in page.locator(".mushra-reason").inner_text()
+    assert "rate at least one version 100" in root.locator(".mushra-reason").inner_text()
     assert submit.is_disabled()
-    sliders = page.locator(".mushra-slider")
+    sliders = root.locator(".mushra-slider")
     sliders.nth(0).focus()
     page.keyboard.press("End")                             # A -> 100
     box = sliders.nth(1).bounding_box()                     # B: a mouse click on the track
@@ -87,7 +88,7 @@ def _do_trial(page, scores_out: dict, position: int, check_switch=False, check_l
     sliders.nth(2).focus()
     for _ in range(7 + position):                          # C: arrow keys
         page.keyboard.press("ArrowUp")
-    shown = [int(o) for o in page.locator(".mushra-score").all_inner_texts()]
+    shown = [int(o) for o in root.locator(".mushra-score").all_inner_texts()]
     assert shown[0] == 100 and 5 < shown[1] < 95 and shown[2] == 7 + position
     scores_out[position] = shown
     assert submit.is_enabled()
@@ -141,23 +142,23 @@ def test_listener_walkthrough_resume_and_exactly_once(browser, tiny_set, tmp_pat
     page.get_by_role("button", name="Start the test").click()
 
     scores: dict[int, list[int]] = {}
-    _wait_trial(page, "Training")
+    _wait_trial(page, "Training", 0)
     _assert_nothing_revealed(page, frames, manifest)
     _do_trial(page, scores, 0, check_switch=True)
-    _wait_trial(page, "Trial 1 of 3")
+    _wait_trial(page, "Trial 1 of 3", 1)
     _do_trial(page, scores, 1, check_loop=True)
-    _wait_trial(page, "Trial 2 of 3")
+    _wait_trial(page, "Trial 2 of 3", 2)
     if os.environ.get("EVALAPP_SCREENSHOT"):
         page.screenshot(path=os.environ["EVALAPP_SCREENSHOT"], full_page=True)
     page.reload()                                                      # reload mid-test: resumes
-    _wait_trial(page, "Trial 2 of 3")
+    _wait_trial(page, "Trial 2 of 3", 2)
     resume_url = page.url
     page.close()
     page = context.browser.new_context(viewport={"width": 1200, "height": 950}).new_page()
     page.goto(resume_url)                                              # fresh browser session, same link
-    _wait_trial(page, "Trial 2 of 3")
+    _wait_trial(page, "Trial 2 of 3", 2)
     _do_trial(page, scores, 2)
-    _wait_trial(page, "Trial 3 of 3")
+    _wait_trial(page, "Trial 3 of 3", 3)
     _do_trial(page, scores, 3)
 
     page.get_by_role("heading", name="Thank you!").wait_for(timeout=20_000)

@@ -58,7 +58,7 @@ class MushraTrial {
   build() {
     const d = this.data;
     const root = el("div", { class: "mushra", "data-loaded": "false", "data-playing": "false",
-                             "data-active": "", "data-playhead": "0" });
+                             "data-active": "", "data-playhead": "0", "data-position": String(d.position) });
     this.root = root;
     const bar = el("div", { class: "mushra-bar" });
     this.refButton = el("button", { class: "mushra-ref", type: "button", title: "Play the reference (r)" },
