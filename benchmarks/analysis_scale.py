@@ -34,15 +34,20 @@ _PROBE = (
 
 
 def _conditions(n_systems: int) -> tuple[SimCondition, ...]:
-    base = [SimCondition("reference", "hidden_reference", 100.0),
-            SimCondition("anchor35", "anchor", 20.0), SimCondition("anchor70", "anchor", 40.0)]
+    base = [
+        SimCondition("reference", "hidden_reference", 100.0),
+        SimCondition("anchor35", "anchor", 20.0),
+        SimCondition("anchor70", "anchor", 40.0),
+    ]
     systems = [SimCondition(f"sys{j + 1}", "system", 55.0 + 1.5 * j) for j in range(n_systems)]
     return tuple(base + systems)
 
 
 def _run(cmd: list[str]) -> tuple[float, float, int]:
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _PROBE, *cmd], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, *cmd], check=False, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t
     line = [x for x in out.stdout.splitlines() if x.startswith("MAXRSS_KB")][-1].split()
     if int(line[2]) != 0:
@@ -70,26 +75,43 @@ def main(argv=None) -> int:
         panel = simulate_panel(cfg, seed=1)
         write_csv(panel.ratings, csv)
         gen = time.perf_counter() - t
-        cmd = [exe, "report", "--csv", str(csv), "--out", str(scratch / f"report_{name}"),
-               "--baseline", "sys1", "--n-boot", "2000"]
+        cmd = [
+            exe,
+            "report",
+            "--csv",
+            str(csv),
+            "--out",
+            str(scratch / f"report_{name}"),
+            "--baseline",
+            "sys1",
+            "--n-boot",
+            "2000",
+        ]
         for rep in range(args.repeats):
             wall, rss_gb, rc = _run(cmd)
             rows.append((name, len(panel.ratings), rep + 1, wall, rss_gb, rc, gen))
-            print(f"{name}: {len(panel.ratings)} ratings, wall {wall:.1f} s, peak RSS "
-                  f"{rss_gb:.2f} GB, exit {rc} (simulating took {gen:.1f} s)", flush=True)
+            print(
+                f"{name}: {len(panel.ratings)} ratings, wall {wall:.1f} s, peak RSS "
+                f"{rss_gb:.2f} GB, exit {rc} (simulating took {gen:.1f} s)",
+                flush=True,
+            )
         rows_cmd = " ".join(shlex.quote(c) for c in cmd)
         print(f"command: {rows_cmd}")
     json_size = (scratch / "report_large" / "report.json").stat().st_size
     lines = [
         "# analysis: scale benchmark",
         "",
-        "Command: `.venv/bin/python benchmarks/analysis_scale.py` (each case runs "
-        "`analysis report --csv DATA --out DIR --baseline sys1 --n-boot 2000` in a fresh "
-        "process: screening, descriptives, Friedman, Wilcoxon + Holm, mixed model, gap closure "
-        "with 2,000 two-way bootstrap resamples, three PNG plots, report.md/.html/.json).",
+        (
+            "Command: `.venv/bin/python benchmarks/analysis_scale.py` (each case runs "
+            "`analysis report --csv DATA --out DIR --baseline sys1 --n-boot 2000` in a fresh "
+            "process: screening, descriptives, Friedman, Wilcoxon + Holm, mixed model, gap closure "
+            "with 2,000 two-way bootstrap resamples, three PNG plots, report.md/.html/.json)."
+        ),
         "",
-        f"Machine: {os.cpu_count()} CPU cores (shared with other work while measured), "
-        f"Python {platform.python_version()}, {platform.machine()}.",
+        (
+            f"Machine: {os.cpu_count()} CPU cores (shared with other work while measured), "
+            f"Python {platform.python_version()}, {platform.machine()}."
+        ),
         "",
         "| case | ratings | run | wall time (s) | peak RSS (GB) | exit |",
         "|---|---|---|---|---|---|",
@@ -99,10 +121,12 @@ def main(argv=None) -> int:
         "large = 500 listeners x 200 items x 10 conditions (reference, 2 anchors, 7 systems).",
         f"The large report.json is {json_size / 1024:.0f} KiB.",
         "",
-        "Mixed model at scale: 700,000 ratings of the 7 compared systems exceed the dense crossed "
-        "fit's limits (6,000 ratings / 600 random effects), so the cell-means formulation is "
-        "fitted (item-centred listener x condition means, random listener intercept; identical "
-        "contrasts for complete balanced designs; see docs/analysis.md). The report states it.",
+        (
+            "Mixed model at scale: 700,000 ratings of the 7 compared systems exceed the dense crossed "
+            "fit's limits (6,000 ratings / 600 random effects), so the cell-means formulation is "
+            "fitted (item-centred listener x condition means, random listener intercept; identical "
+            "contrasts for complete balanced designs; see docs/analysis.md). The report states it."
+        ),
         "",
     ]
     Path(args.out).write_text("\n".join(lines))

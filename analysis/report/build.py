@@ -157,8 +157,10 @@ def build_report(
             "ci_level": options.ci,
             "n_boot": options.n_boot,
             "seed": options.seed,
-            "interval": ("two-way bootstrap (listeners and items resampled), variance-corrected "
-                         "and expanded percentile interval"),
+            "interval": (
+                "two-way bootstrap (listeners and items resampled), variance-corrected "
+                "and expanded percentile interval"
+            ),
             "systems": _records(g),
         }
     report = {

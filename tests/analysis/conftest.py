@@ -18,7 +18,7 @@ CONDITIONS = (
 
 @pytest.fixture(scope="session")
 def small_cfg() -> PanelConfig:
-    return PanelConfig(n_listeners=12, n_items=8, conditions=CONDITIONS, careless_share=0.0)
+    return PanelConfig(n_listeners=14, n_items=8, conditions=CONDITIONS, careless_share=0.0)
 
 
 @pytest.fixture(scope="session")

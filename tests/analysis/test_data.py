@@ -27,15 +27,20 @@ def _webmushra(tmp_path, uuid=True, extra_training=True):
     # Layout of webMUSHRA's service/write.php: session_test_id, participant columns,
     # session_uuid (newer versions), trial_id, rating_stimulus, rating_score, rating_time,
     # rating_comment.
-    lines = ["session_test_id,email,age,gender" + (",session_uuid" if uuid else "")
-             + ",trial_id,rating_stimulus,rating_score,rating_time,rating_comment"]
+    lines = [
+        "session_test_id,email,age,gender"
+        + (",session_uuid" if uuid else "")
+        + ",trial_id,rating_stimulus,rating_score,rating_time,rating_comment"
+    ]
     stimuli = [("reference", 100), ("anchor35", 10), ("anchor70", 40), ("C1", 60), ("C2", 70)]
     trials = ["trial1", "trial2", "trial3"] + (["training_page"] if extra_training else [])
     for p, email in enumerate(["a@x.org", "b@x.org", "c@x.org"]):
         for t in trials:
             for s, score in stimuli:
                 mid = f",u-{p}" if uuid else ""
-                lines.append(f"mytest,{email},30,f{mid},{t},{s},{min(score + p, 100)},{1500 + p},\"ok, fine\"")
+                lines.append(
+                    f'mytest,{email},30,f{mid},{t},{s},{min(score + p, 100)},{1500 + p},"ok, fine"'
+                )
     path = tmp_path / "mushra.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -46,8 +51,13 @@ def test_webmushra_detected_and_mapped(tmp_path):
     assert layout == "webmushra"
     assert set(data["listener"]) == {"u-0", "u-1", "u-2"}
     roles = data.drop_duplicates("condition").set_index("condition")["role"].to_dict()
-    assert roles == {"reference": "hidden_reference", "anchor35": "anchor", "anchor70": "anchor",
-                     "C1": "system", "C2": "system"}
+    assert roles == {
+        "reference": "hidden_reference",
+        "anchor35": "anchor",
+        "anchor70": "anchor",
+        "C1": "system",
+        "C2": "system",
+    }
     assert data.loc[data["item"] == "training_page", "is_training"].all()
     assert not data.loc[data["item"] == "trial1", "is_training"].any()
     assert data["time_spent_s"].iloc[0] == pytest.approx(1.5)  # milliseconds -> seconds
@@ -101,19 +111,34 @@ def test_db_errors(tmp_path, ratings):
         (lambda d: d.iloc[0:0], "no ratings"),
         (lambda d: d[d["listener"] == d["listener"].iat[0]], "only one listener"),
         (lambda d: d[d["role"] != "hidden_reference"], "no hidden-reference condition"),
-        (lambda d: d.assign(score=d["score"].where(d.index != 5, 104.0)),
-         r"line 7, column 'score': 104 is outside 0-100"),
+        (
+            lambda d: d.assign(score=d["score"].where(d.index != 5, 104.0)),
+            r"line 7, column 'score': 104 is outside 0-100",
+        ),
         (lambda d: d.assign(score=d["score"].where(d.index != 3, -1.0)), "outside 0-100"),
-        (lambda d: d.assign(score=d["score"].astype(object).where(d.index != 2, "")),
-         r"line 4, column 'score': is missing"),
-        (lambda d: d.assign(score=d["score"].astype(object).where(d.index != 2, "abc")),
-         "'abc' is not a number"),
-        (lambda d: pd.concat([d, d.iloc[[4]]]), r"lines? .*duplicated \(listener, item, condition\)"),
+        (
+            lambda d: d.assign(score=d["score"].astype(object).where(d.index != 2, "")),
+            r"line 4, column 'score': is missing",
+        ),
+        (
+            lambda d: d.assign(score=d["score"].astype(object).where(d.index != 2, "abc")),
+            "'abc' is not a number",
+        ),
+        (
+            lambda d: pd.concat([d, d.iloc[[4]]]),
+            r"lines? .*duplicated \(listener, item, condition\)",
+        ),
         (lambda d: d.assign(role=d["role"].where(d.index != 1, "bogus")), "'bogus' is not one of"),
-        (lambda d: d.assign(listener=d["listener"].where(d.index != 1, "")),
-         "column 'listener': is empty"),
-        (lambda d: d.assign(is_training=d["is_training"].astype(object).where(d.index != 1, "maybe")),
-         "column 'is_training': 'maybe' is not true/false"),
+        (
+            lambda d: d.assign(listener=d["listener"].where(d.index != 1, "")),
+            "column 'listener': is empty",
+        ),
+        (
+            lambda d: d.assign(
+                is_training=d["is_training"].astype(object).where(d.index != 1, "maybe")
+            ),
+            "column 'is_training': 'maybe' is not true/false",
+        ),
     ],
 )
 def test_bad_tidy_csv(tmp_path, ratings, mutate, message):

@@ -14,7 +14,7 @@ def test_panel_shape_bounds_and_determinism(small_cfg):
     a = simulate_panel(small_cfg, seed=1)
     b = simulate_panel(small_cfg, seed=1)
     assert list(a.ratings.columns) == list(TIDY_COLUMNS)
-    assert len(a.ratings) == 12 * 8 * 5
+    assert len(a.ratings) == 14 * 8 * 5
     assert a.ratings.equals(b.ratings)
     s = a.ratings["score"]
     assert s.between(0, 100).all() and (s == np.round(s)).all()
