@@ -132,6 +132,11 @@ class ServerProcess:
             except OSError:
                 time.sleep(0.2)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def kill9(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
@@ -289,6 +294,8 @@ def main() -> None:
         register_s = time.perf_counter() - t0
         stats = {"submit": [], "audio": [], "submit_errors": [], "audio_errors": 0, "acked": 0}
         total = args.listeners * args.trials
+        cpu0 = server.cpu_seconds()
+        os.getloadavg()[0]
         t0 = time.perf_counter()
         restart_s = None
         resume_ok = None
@@ -314,6 +321,8 @@ def main() -> None:
         else:
             asyncio.run(drive(server.url, listeners, test.secret, stats, None, None))
         wall = time.perf_counter() - t0
+        server.cpu_seconds() - (0 if args.fault else cpu0)
+        os.getloadavg()[0]
         result = check_database(engine, design.name, listeners, len(design.conditions))
         finished = sum(1 for lst in listeners if (s := repo.find_listener(engine, test, lst.token)) and s.finished)
         engine.dispose()

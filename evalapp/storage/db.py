@@ -9,6 +9,8 @@ several app processes starting at once migrate exactly once.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,12 +80,23 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# One lock per SQLite engine: threads of one process take turns for the write lock here instead of
+# in SQLite's busy handler, which sleeps up to 100 ms between retries and so, with many concurrent
+# submits, parks every worker thread in sleeps (measured: p95 10 s at 200 listeners). Other
+# processes still meet the busy timeout.
+_SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
 @contextmanager
 def write_transaction(engine: Engine):
     """A connection in a transaction that will write: ``BEGIN IMMEDIATE`` on SQLite."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+    if engine.dialect.name != "sqlite":
+        with engine.connect() as conn, conn.begin():
+            yield conn
+        return
+    lock = _SQLITE_WRITE_LOCKS.setdefault(engine, threading.Lock())
+    with lock, engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
 
