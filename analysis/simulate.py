@@ -70,11 +70,12 @@ class PanelConfig:
     listener_condition_sd: float = 6.0  # DESIGN.md quotes about 4.7 for other real data
     item_condition_sd: float = 0.0  # real codec data: 10.0; see docs/analysis.md
     noise_sd: float = 17.4
-    # hidden reference by good listeners: 141 of 168 ratings were 100, 10 below 90 (5 of them
-    # from one listener who would be excluded): a 3 % miss rate for the others.
+    # hidden reference: 84 % of the 168 ratings were 100 (89 % among listeners who pass the
+    # screening), 6.0 % below 90 overall and 2.0 % among the listeners who pass; the latter
+    # is biased low (listeners with more misses were screened out), so 3 % is used.
     reference_top_share: float = 0.89
     reference_miss_rate: float = 0.03
-    careless_share: float = 0.05  # 1 of the 21 listeners failed BS.1534-3 screening
+    careless_share: float = 0.10  # 2 of the 21 listeners failed BS.1534-3 screening
     careless_sd: float = 25.0
     training_items: int = 0
     test: str = "simulated"
