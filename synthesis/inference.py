@@ -1,0 +1,207 @@
+"""Text -> waveform with a trained checkpoint: the stable API other parts build on.
+
+::
+
+    from synthesis.inference import Synthesizer
+    synth = Synthesizer.from_checkpoint("checkpoints/baseline/model.pt")
+    waves = synth.synthesise(["Printing, in the only sense with which we are concerned."])
+    # list of float32 arrays at synth.sample_rate (22,050 Hz)
+
+API (kept stable; documented in docs/synthesis.md):
+
+* ``Synthesizer.from_checkpoint(path, vocoder=None, device="cpu") -> Synthesizer``: rebuilds
+  the model from the file alone (architecture + training config are inside). ``vocoder``
+  overrides the vocoder by registry name; it must take the features the model predicts.
+* ``.synthesise(texts: list[str]) -> list[np.ndarray]``: one float32 waveform per text at
+  22,050 Hz, batched inside; long texts are split at sentence boundaries and joined.
+* ``.synthesise_with_details(texts) -> list[dict]``: per text ``waveform`` [n_samples],
+  ``features`` [T, D] (what the vocoder got), ``durations`` [P] int frames per phoneme
+  (hop 256), ``phonemes`` [P] symbols (``<bos>``, ``punct:,`` ... included), ``word_index``
+  [P] int token index per phoneme (-1 for ``<bos>``/``<eos>``), ``words`` [N] the tokens
+  (words and punctuation marks), ``text``, ``normalized_text``, ``sample_rate``.
+* ``.vocoder``: the ``synthesis.vocoders.Vocoder`` in use; ``.sample_rate``.
+* ``.describe() -> dict``: ``system``, ``checkpoint`` (path), ``checkpoint_hash``,
+  ``config_hash``, ``feature_kind``, ``step``, ``vocoder`` (the vocoder's ``describe()``).
+
+Errors a user can cause (unreadable text, a checkpoint of another format) raise
+``synthesis.errors.SynthesisError`` subclasses with a one-line message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synthesis.errors import SynthesisError
+from synthesis.training.checkpoint import CheckpointError, file_hash, load_checkpoint
+
+#: a chunk longer than this many phonemes is split further (attention cost, RTF, quality)
+MAX_CHUNK_PHONEMES = 400
+#: silence between the chunks of a long text (seconds)
+CHUNK_PAUSE_S = 0.25
+BATCH_UTTERANCES = 16
+
+
+def split_sentences(text: str, max_chars: int = 250) -> list[str]:
+    """Split text at sentence ends (``.!?;`` followed by space); over-long pieces at commas,
+    then at word boundaries, so each chunk stays under ``max_chars``."""
+    text = text.strip()
+    parts = [p for p in re.split(r"(?<=[.!?;])\s+", text) if p.strip()]
+    out: list[str] = []
+    for part in parts:
+        while len(part) > max_chars:
+            cut = part.rfind(", ", 0, max_chars)
+            if cut < max_chars // 3:
+                cut = part.rfind(" ", 0, max_chars)
+            if cut <= 0:
+                cut = max_chars
+            out.append(part[: cut + 1].strip())
+            part = part[cut + 1:].strip()
+        if part:
+            out.append(part)
+    return out
+
+
+class Synthesizer:
+    """A trained acoustic model + its vocoder + the text front end, for inference only."""
+
+    def __init__(self, model, vocoder, ckpt: dict, path: Path, device: str = "cpu"):
+        from synthesis.text.frontend import TextFrontend
+
+        self.model = model.eval()
+        self.vocoder = vocoder
+        self.device = torch.device(device)
+        self._ckpt_meta = {k: ckpt.get(k) for k in ("system", "step", "metrics")}
+        self._config = ckpt["config"]
+        self.path = Path(path)
+        self._hash = file_hash(path)
+        # The baseline and fs2 read only phonemes; prosody modules also need syntax and vectors.
+        needs_words = model.prosody is not None
+        self.frontend = TextFrontend(with_vectors=needs_words, with_syntax=needs_words)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, vocoder: str | None = None, device: str = "cpu") -> "Synthesizer":
+        """Load a checkpoint written by ``synthesis train`` (or an exported one).
+
+        Raises:
+            CheckpointError: missing, truncated, other format version, unknown system.
+            SynthesisError: the vocoder does not fit the model's features.
+        """
+        from synthesis.features.acoustic import AcousticConfig
+        from synthesis.models.backbone import ModelConfig, build_model
+        from synthesis.vocoders import available_vocoders, get_vocoder
+
+        path = Path(path)
+        ckpt = load_checkpoint(path)
+        try:
+            mcfg = ModelConfig.from_dict(ckpt["config"]["model"])
+            model = build_model(mcfg)
+            state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+            model.load_state_dict(state)
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: cannot rebuild the model ({str(exc).splitlines()[0][:160]})") from None
+        acoustic = AcousticConfig()
+        if vocoder is None:
+            voc = acoustic.vocoder(mcfg.feature_kind)
+        else:
+            if vocoder not in available_vocoders():
+                raise SynthesisError(f"unknown vocoder {vocoder!r} (known: {', '.join(available_vocoders())})")
+            voc = get_vocoder(vocoder)
+        if voc.feature_kind != mcfg.feature_kind or voc.feature_dim != mcfg.out_dim:
+            raise SynthesisError(f"{path}: the model predicts {mcfg.feature_kind} features [T, {mcfg.out_dim}], "
+                                 f"vocoder {voc.name} needs {voc.feature_kind} [T, {voc.feature_dim}]")
+        return cls(model.to(device), voc, ckpt, path, device)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.vocoder.sample_rate
+
+    def describe(self) -> dict:
+        cfg_hash = hashlib.sha256(json.dumps(self._config, sort_keys=True).encode()).hexdigest()[:16]
+        return {"system": self._ckpt_meta["system"], "checkpoint": str(self.path), "checkpoint_hash": self._hash,
+                "config_hash": cfg_hash, "feature_kind": self.model.cfg.feature_kind,
+                "step": self._ckpt_meta["step"], "vocoder": self.vocoder.describe()}
+
+    # --- synthesis ----------------------------------------------------------------------------
+    def synthesise(self, texts: list[str]) -> list[np.ndarray]:
+        """One float32 waveform per text (22,050 Hz)."""
+        return [d["waveform"] for d in self.synthesise_with_details(texts)]
+
+    def synthesise_with_details(self, texts: list[str], duration_scale: float = 1.0) -> list[dict]:
+        """Waveforms plus durations, phonemes and word indices (see the module docstring)."""
+        from synthesis.text.frontend import TextError
+        from synthesis.training.data import collate, text_item_arrays
+
+        if isinstance(texts, str):
+            raise SynthesisError("synthesise expects a list of texts, got one string")
+        chunks: list[tuple[int, object]] = []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise SynthesisError(f"text {i + 1} is empty")
+            pieces = []
+            for piece in split_sentences(text):
+                try:
+                    pieces.append(self.frontend.analyse(piece))
+                except TextError:
+                    continue  # a chunk of only punctuation or symbols: nothing to say there
+            if not pieces:
+                raise SynthesisError(f"text {i + 1} has no speakable English words: {text[:60]!r}")
+            for a in pieces:
+                for sub in self._limit(a):
+                    chunks.append((i, sub))
+        order = sorted(range(len(chunks)), key=lambda k: len(chunks[k][1].phoneme_ids))
+        results: dict[int, dict] = {}
+        for s in range(0, len(order), BATCH_UTTERANCES):
+            idx = order[s:s + BATCH_UTTERANCES]
+            batch = collate([text_item_arrays(chunks[k][1].to_arrays()) for k in idx])
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            out = self.model.infer(batch, duration_scale=duration_scale)
+            feats = out["features"].float().cpu().numpy()
+            n_frames = out["frame_mask"].sum(1).cpu().numpy()
+            durs = out["durations"].cpu().numpy()
+            waves = self.vocoder.synthesise_batch([feats[j, : n_frames[j]] for j in range(len(idx))])
+            for j, k in enumerate(idx):
+                a = chunks[k][1]
+                results[k] = {"analysis": a, "waveform": waves[j], "features": feats[j, : n_frames[j]],
+                              "durations": durs[j, : len(a.phoneme_ids)]}
+        return [self._merge(texts[i], [results[k] for k in range(len(chunks)) if chunks[k][0] == i])
+                for i in range(len(texts))]
+
+    def _limit(self, analysis) -> list:
+        """Split an analysis that is still too long at word boundaries (re-analysed)."""
+        if len(analysis.phoneme_ids) <= MAX_CHUNK_PHONEMES:
+            return [analysis]
+        words = analysis.normalized.split()
+        half = len(words) // 2
+        out = []
+        for part in (" ".join(words[:half]), " ".join(words[half:])):
+            out.extend(self._limit(self.frontend.analyse(part)))
+        return out
+
+    def _merge(self, text: str, parts: list[dict]) -> dict:
+        gap = np.zeros(int(CHUNK_PAUSE_S * self.sample_rate), np.float32)
+        waves, feats, durs, phones, widx, words = [], [], [], [], [], []
+        for n, p in enumerate(parts):
+            a = p["analysis"]
+            if n:
+                waves.append(gap)
+            waves.append(p["waveform"].astype(np.float32))
+            feats.append(p["features"])
+            durs.append(p["durations"].astype(np.int64))
+            phones.extend(a.phonemes)
+            wi = a.word_index.astype(np.int64)
+            widx.append(np.where(wi >= 0, wi + len(words), -1))
+            words.extend(a.words)
+        wave = np.concatenate(waves)
+        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+        if peak > 0.99:  # WORLD output can overshoot slightly; keep it writable as PCM
+            wave = wave * (0.99 / peak)
+        return {"text": text, "normalized_text": " ".join(p["analysis"].normalized for p in parts),
+                "waveform": wave.astype(np.float32), "features": np.concatenate(feats),
+                "durations": np.concatenate(durs), "phonemes": phones, "word_index": np.concatenate(widx),
+                "words": words, "sample_rate": self.sample_rate}

@@ -1,0 +1,314 @@
+"""The shared TTS backbone: phoneme encoder, learned alignment, duration model, length
+regulator, frame decoder and postnet, plus the prosody hook and (fs2) pitch/energy predictors.
+
+Systems are presets of one class: ``baseline`` is the backbone alone, ``fs2`` switches on
+FastSpeech 2-style phone-level pitch and energy predictors (Ren et al. 2021), and Kathaka and
+CAMP attach a ``ProsodyModule``. The architecture lives in ``ModelConfig``, which the
+checkpoint stores, so a model is rebuilt from its file alone.
+
+Shapes: B batch, P phonemes, T frames, C model width, D output feature size, M mel bands.
+Masks are bool, True on valid positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synthesis.models.alignment import (AlignmentEncoder, beta_binomial_prior, binarization_loss,
+                                        forward_sum_loss, monotonic_alignment_search)
+from synthesis.models.layers import ConvNeXtBlock, ConvPredictor, MaskedConv1d, TransformerBlock, sinusoidal_positions
+from synthesis.models.prosody.base import ProsodyContext, ProsodyModule
+
+SYSTEMS = ("baseline", "fs2")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture only (training settings live in ``training.config.TrainConfig``)."""
+
+    system: str = "baseline"
+    feature_kind: str = "world"          # what the decoder predicts: "world" or "log_mel"
+    n_symbols: int = 64
+    out_dim: int = 64
+    binary_dims: tuple[int, ...] = (61,)  # output dims predicted as logits (WORLD voicing)
+    mel_dim: int = 80
+    d_model: int = 192
+    enc_layers: int = 4
+    enc_heads: int = 2
+    enc_ff: int = 384
+    enc_kernel: int = 5
+    enc_dropout: float = 0.2
+    dec_layers: int = 6
+    dec_hidden: int = 512
+    dec_kernel: int = 7
+    dec_dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4)
+    dec_dropout: float = 0.1
+    postnet_layers: int = 3
+    postnet_channels: int = 128
+    postnet_kernel: int = 5
+    predictor_hidden: int = 192
+    predictor_kernel: int = 3
+    predictor_dropout: float = 0.5
+    att_dim: int = 80
+    pitch_energy: bool = False           # fs2: phone-level pitch and energy predictors
+    prosody: str | None = None           # name of a registered prosody module, None for baseline
+    prosody_args: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        d = dict(d)
+        for key in ("binary_dims", "dec_dilations"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+PROSODY_MODULES: dict[str, type[ProsodyModule]] = {}
+
+
+def register_prosody(name: str):
+    """Class decorator: make a ProsodyModule available as ``ModelConfig.prosody = name``."""
+    def deco(cls):
+        PROSODY_MODULES[name] = cls
+        return cls
+    return deco
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def durations_to_alignment(durations: torch.Tensor, phone_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integer durations [B, P] -> hard alignment [B, T, P] and frame mask [B, T]."""
+    durations = durations.masked_fill(~phone_mask, 0).long()
+    ends = durations.cumsum(1)                         # [B, P]
+    starts = ends - durations
+    total = ends[:, -1]
+    T = max(int(total.max()), 1)
+    t = torch.arange(T, device=durations.device)[None, :, None]
+    align = ((t >= starts[:, None, :]) & (t < ends[:, None, :])).float()
+    return align, lengths_to_mask(total, T)
+
+
+class Backbone(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.system not in SYSTEMS and cfg.prosody is None:
+            raise ValueError(f"unknown system {cfg.system!r}")
+        self.cfg = cfg
+        C = cfg.d_model
+        self.embed = nn.Embedding(cfg.n_symbols, C, padding_idx=0)
+        self.stress_embed = nn.Embedding(3, C)
+        self.pos_scale = nn.Parameter(torch.ones(2))
+        self.encoder = nn.ModuleList(TransformerBlock(C, cfg.enc_heads, cfg.enc_ff, cfg.enc_kernel, cfg.enc_dropout)
+                                     for _ in range(cfg.enc_layers))
+        self.aligner = AlignmentEncoder(C, cfg.mel_dim, cfg.att_dim)
+        self.duration = ConvPredictor(C, cfg.predictor_hidden, cfg.predictor_kernel, cfg.predictor_dropout)
+        if cfg.pitch_energy:
+            self.pitch = ConvPredictor(C, cfg.predictor_hidden, cfg.predictor_kernel, cfg.predictor_dropout)
+            self.energy = ConvPredictor(C, cfg.predictor_hidden, cfg.predictor_kernel, cfg.predictor_dropout)
+            self.pitch_embed = nn.Conv1d(1, C, 3, padding=1)
+            self.energy_embed = nn.Conv1d(1, C, 3, padding=1)
+        self.prosody: ProsodyModule | None = None
+        if cfg.prosody is not None:
+            if cfg.prosody not in PROSODY_MODULES:
+                raise ValueError(f"unknown prosody module {cfg.prosody!r} (known: {sorted(PROSODY_MODULES)})")
+            self.prosody = PROSODY_MODULES[cfg.prosody](C, **cfg.prosody_args)
+        self.decoder = nn.ModuleList(ConvNeXtBlock(C, cfg.dec_hidden, cfg.dec_kernel, d, cfg.dec_dropout)
+                                     for d in cfg.dec_dilations[: cfg.dec_layers])
+        self.dec_norm = nn.LayerNorm(C)
+        self.out = nn.Linear(C, cfg.out_dim)
+        layers, ch = [], cfg.out_dim
+        for i in range(cfg.postnet_layers):
+            last = i == cfg.postnet_layers - 1
+            layers.append(MaskedConv1d(ch, cfg.out_dim if last else cfg.postnet_channels, cfg.postnet_kernel,
+                                       padding=cfg.postnet_kernel // 2))
+            ch = cfg.postnet_channels
+        self.postnet = nn.ModuleList(layers)
+        self.postnet_drop = nn.Dropout(cfg.dec_dropout) if cfg.dec_dropout > 0 else nn.Identity()
+        # Normalisation statistics of the training data, saved with the weights.
+        self.register_buffer("target_mean", torch.zeros(cfg.out_dim))
+        self.register_buffer("target_std", torch.ones(cfg.out_dim))
+        self.register_buffer("mel_mean", torch.zeros(cfg.mel_dim))
+        self.register_buffer("mel_std", torch.ones(cfg.mel_dim))
+        self.register_buffer("var_stats", torch.tensor([0.0, 1.0, 0.0, 1.0]))  # pitch mean/std, energy mean/std
+        bin_mask = torch.zeros(cfg.out_dim, dtype=torch.bool)
+        bin_mask[list(cfg.binary_dims)] = True
+        self.register_buffer("binary_mask", bin_mask, persistent=False)
+
+    # --- statistics ---------------------------------------------------------------------------
+    def set_stats(self, target_mean, target_std, mel_mean, mel_std, var_stats=(0.0, 1.0, 0.0, 1.0)) -> None:
+        """Per-dimension normalisation from training data (binary dims stay 0/1)."""
+        tm = torch.as_tensor(np.asarray(target_mean), dtype=torch.float32).clone()
+        ts = torch.as_tensor(np.asarray(target_std), dtype=torch.float32).clamp(min=1e-3).clone()
+        tm[self.binary_mask], ts[self.binary_mask] = 0.0, 1.0
+        self.target_mean.copy_(tm)
+        self.target_std.copy_(ts)
+        self.mel_mean.copy_(torch.as_tensor(np.asarray(mel_mean), dtype=torch.float32))
+        self.mel_std.copy_(torch.as_tensor(np.asarray(mel_std), dtype=torch.float32).clamp(min=1e-3))
+        self.var_stats.copy_(torch.as_tensor(var_stats, dtype=torch.float32))
+
+    # --- pieces -------------------------------------------------------------------------------
+    def encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (encoder output [B, P, C], token embedding [B, P, C], phone mask [B, P])."""
+        ids = batch["phoneme_ids"]
+        mask = lengths_to_mask(batch["phone_lens"], ids.shape[1])
+        emb = self.embed(ids) + self.stress_embed(batch["stress"])
+        x = emb + self.pos_scale[0] * sinusoidal_positions(ids.shape[1], emb.shape[-1], ids.device)[None]
+        x = x.masked_fill(~mask[..., None], 0.0)
+        for block in self.encoder:
+            x = block(x, mask)
+        return x, emb, mask
+
+    def align(self, emb: torch.Tensor, mel_n: torch.Tensor, phone_mask: torch.Tensor,
+              frame_mask: torch.Tensor, phone_lens: torch.Tensor, frame_lens: torch.Tensor):
+        """Soft log-alignment [B, T, P] (with prior) and MAS hard alignment [B, T, P]."""
+        B, T, P = mel_n.shape[0], mel_n.shape[1], emb.shape[1]
+        prior = torch.full((B, T, P), -1e4, device=mel_n.device)
+        for b in range(B):
+            p, t = int(phone_lens[b]), int(frame_lens[b])
+            prior[b, :t, :p] = torch.from_numpy(beta_binomial_prior(p, t))
+        log_attn = self.aligner(emb, mel_n, phone_mask, prior)
+        log_attn = log_attn.masked_fill(~frame_mask[..., None], -1e4)
+        hard = monotonic_alignment_search(log_attn, phone_lens, frame_lens)
+        return log_attn, hard
+
+    def decode(self, enc: torch.Tensor, alignment: torch.Tensor, frame_mask: torch.Tensor):
+        """Length-regulate by the alignment and decode: (before, after postnet) [B, T, D] normalised."""
+        x = torch.bmm(alignment, enc)                       # [B, T, C]
+        x = x + self.pos_scale[1] * sinusoidal_positions(x.shape[1], x.shape[2], x.device)[None]
+        x = x.masked_fill(~frame_mask[..., None], 0.0)
+        for block in self.decoder:
+            x = block(x, frame_mask)
+        before = self.out(self.dec_norm(x))
+        h = before
+        for i, conv in enumerate(self.postnet):
+            h = conv(h, frame_mask)
+            if i < len(self.postnet) - 1:
+                h = self.postnet_drop(torch.tanh(h))
+        # The postnet refines the continuous features only; voicing logits pass through.
+        after = before + h.masked_fill(self.binary_mask, 0.0)
+        return before.masked_fill(~frame_mask[..., None], 0.0), after.masked_fill(~frame_mask[..., None], 0.0)
+
+    def _phone_average(self, alignment: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Mean of a frame-level track [B, T] over each phoneme's frames -> [B, P]."""
+        total = torch.bmm(alignment.transpose(1, 2), frames[..., None]).squeeze(-1)
+        return total / alignment.sum(1).clamp(min=1.0)
+
+    def _variance(self, enc, phone_mask, pitch_target=None, energy_target=None):
+        pitch_pred = self.pitch(enc, phone_mask)
+        energy_pred = self.energy(enc, phone_mask)
+        p = pitch_target if pitch_target is not None else pitch_pred
+        e = energy_target if energy_target is not None else energy_pred
+        add = (self.pitch_embed(p[:, None, :]) + self.energy_embed(e[:, None, :])).transpose(1, 2)
+        return enc + add.masked_fill(~phone_mask[..., None], 0.0), pitch_pred, energy_pred
+
+    # --- training -----------------------------------------------------------------------------
+    def forward(self, batch: dict, step: int = 0) -> dict:
+        """Teacher-forced pass on a collated batch (see ``training.data.collate``).
+
+        Returns a dict of tensors: ``before``/``after`` [B, T, D] normalised predictions,
+        ``log_attn``/``alignment`` [B, T, P], ``durations`` [B, P] (from MAS),
+        ``log_dur_pred`` [B, P], masks, and the prosody module's losses.
+        """
+        enc, emb, phone_mask = self.encode(batch)
+        frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
+        mel_n = (batch["mel"] - self.mel_mean) / self.mel_std
+        log_attn, hard = self.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
+        durations = hard.sum(1)
+        out = {"phone_mask": phone_mask, "frame_mask": frame_mask, "log_attn": log_attn, "alignment": hard,
+               "durations": durations, "prosody_losses": {}}
+        if self.prosody is not None:
+            ctx = ProsodyContext(enc, phone_mask, batch["word_index"], batch, mel_n, frame_mask, hard, step)
+            pros = self.prosody(ctx)
+            enc = enc + pros.conditioning
+            out["prosody_losses"] = pros.losses
+        out["log_dur_pred"] = self.duration(enc.detach(), phone_mask)
+        if self.cfg.pitch_energy:
+            ps = self.var_stats
+            pitch_t = (self._phone_average(hard, batch["lf0"]) - ps[0]) / ps[1]
+            energy_t = (self._phone_average(hard, batch["energy"]) - ps[2]) / ps[3]
+            pitch_t, energy_t = pitch_t.masked_fill(~phone_mask, 0.0), energy_t.masked_fill(~phone_mask, 0.0)
+            enc, out["pitch_pred"], out["energy_pred"] = self._variance(enc, phone_mask, pitch_t, energy_t)
+            out["pitch_target"], out["energy_target"] = pitch_t, energy_t
+        out["before"], out["after"] = self.decode(enc, hard, frame_mask)
+        return out
+
+    def losses(self, batch: dict, out: dict, step: int, weights: dict) -> dict[str, torch.Tensor]:
+        """Weighted loss terms (``total`` is their sum). ``weights`` from the training config."""
+        fm, pm = out["frame_mask"], out["phone_mask"]
+        target = (batch["target"] - self.target_mean) / self.target_std
+        cont = (~self.binary_mask).float()
+        n_cont = fm.sum() * cont.sum()
+        losses = {}
+        for name in ("before", "after"):
+            err = (out[name] - target).abs() * cont * fm[..., None]
+            losses[f"feat_{name}"] = err.sum() / n_cont
+        if self.binary_mask.any():
+            logits = out["after"][..., self.binary_mask]
+            bce = F.binary_cross_entropy_with_logits(logits, target[..., self.binary_mask], reduction="none")
+            losses["voicing"] = (bce * fm[..., None]).sum() / (fm.sum() * self.binary_mask.sum())
+        log_dur = torch.log1p(out["durations"])
+        losses["duration"] = weights.get("duration", 1.0) * (((out["log_dur_pred"] - log_dur) ** 2) * pm).sum() / pm.sum()
+        losses["align_ctc"] = weights.get("ctc", 1.0) * forward_sum_loss(out["log_attn"], batch["phone_lens"], batch["frame_lens"])
+        bin_w = weights.get("binarization", 1.0) if step >= weights.get("binarization_start", 0) else 0.0
+        if bin_w:
+            losses["align_bin"] = bin_w * binarization_loss(out["alignment"], out["log_attn"])
+        if self.cfg.pitch_energy:
+            for k in ("pitch", "energy"):
+                losses[k] = weights.get(k, 1.0) * (((out[f"{k}_pred"] - out[f"{k}_target"]) ** 2) * pm).sum() / pm.sum()
+        losses.update(out["prosody_losses"])
+        losses["total"] = sum(losses.values())
+        return losses
+
+    # --- inference ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def infer(self, batch: dict, duration_scale: float = 1.0) -> dict:
+        """Text-only synthesis of a collated batch (phoneme_ids, stress, word_index, phone_lens, ...).
+
+        Returns ``features`` [B, T, D] de-normalised (voicing as 0/1), ``frame_mask`` [B, T],
+        ``durations`` [B, P] long frames per phoneme (0 on padding).
+        """
+        enc, _, phone_mask = self.encode(batch)
+        if self.prosody is not None:
+            ctx = ProsodyContext(enc, phone_mask, batch["word_index"], batch)
+            enc = enc + self.prosody(ctx).conditioning
+        log_dur = self.duration(enc, phone_mask)
+        durations = torch.clamp(torch.round(torch.expm1(log_dur) * duration_scale), min=1).long()
+        durations = durations.masked_fill(~phone_mask, 0)
+        if self.cfg.pitch_energy:
+            enc, _, _ = self._variance(enc, phone_mask)
+        alignment, frame_mask = durations_to_alignment(durations, phone_mask)
+        _, after = self.decode(enc, alignment, frame_mask)
+        feats = after * self.target_std + self.target_mean
+        if self.binary_mask.any():
+            feats[..., self.binary_mask] = (after[..., self.binary_mask] > 0).float()
+        return {"features": feats.masked_fill(~frame_mask[..., None], 0.0), "frame_mask": frame_mask,
+                "durations": durations}
+
+
+def build_model(cfg: ModelConfig) -> Backbone:
+    """The model of a system preset (baseline, fs2) or of a registered prosody module."""
+    if cfg.system == "fs2" and not cfg.pitch_energy:
+        raise ValueError("system fs2 needs pitch_energy = true")
+    if cfg.system == "baseline" and (cfg.pitch_energy or cfg.prosody):
+        raise ValueError("system baseline has no pitch/energy predictors and no prosody module")
+    return Backbone(cfg)
+
+
+def training_step(model: Backbone, batch: dict, step: int, weights: dict) -> dict[str, torch.Tensor]:
+    """One teacher-forced pass and its weighted losses (``total`` to back-propagate)."""
+    return model.losses(batch, model(batch, step), step, weights)

@@ -1,0 +1,76 @@
+"""Checkpoint files: model weights + the exact training config + metrics, versioned.
+
+A checkpoint is a ``torch.save`` dict with ``format`` ("prosody-tts-checkpoint"),
+``format_version``, ``system``, ``config`` (TrainConfig dict: architecture and training
+settings), ``cache_hashes``, ``state_dict`` (float16 in exported files), ``step``, ``metrics``
+and, in training checkpoints only, optimiser/scheduler/RNG state for resuming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from synthesis.errors import SynthesisError
+
+CHECKPOINT_FORMAT = "prosody-tts-checkpoint"
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+class CheckpointError(SynthesisError):
+    """A checkpoint file is missing, truncated, of another format/version or another system."""
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> None:
+    """Write atomically (temp file + rename): a stop mid-write never leaves a broken file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION, **payload}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, system: str | None = None) -> dict:
+    """Read and check a checkpoint.
+
+    Args:
+        system: if given, refuse a checkpoint of another system.
+
+    Raises:
+        CheckpointError: missing, truncated/corrupt, not ours, other format version or system.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {reason})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a {CHECKPOINT_FORMAT} file")
+    version = ckpt.get("format_version")
+    if version != CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version}, this code reads "
+                              f"{CHECKPOINT_FORMAT_VERSION}")
+    if system is not None and ckpt.get("system") != system:
+        raise CheckpointError(f"{path}: a checkpoint of system {ckpt.get('system')!r}, expected {system!r}")
+    return ckpt
+
+
+def file_hash(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
