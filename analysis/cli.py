@@ -1,7 +1,8 @@
 """The ``analysis`` command: sub-commands parse options, call the library, print. No logic here.
 
 Exit codes: 0 success; 1 a CI gate failed (``--fail-if-worse``, ``--expect``); 2 bad input or
-options (one line on stderr, no output files written).
+options (one line on stderr, no output files written); 3 an internal error (a bug: traceback on
+stderr), kept apart from 1 so that CI never mistakes a crash for a failed gate.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import traceback
 
 from analysis.errors import AnalysisInputError
 
-EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -221,3 +223,7 @@ def main(argv=None) -> int:
         message = " ".join(str(exc).split())
         print(f"analysis: error: {message}", file=sys.stderr)
         return EXIT_INPUT
+    except Exception:  # noqa: BLE001 - a bug: show it, but never as exit 1 (gate failed)
+        traceback.print_exc()
+        print("analysis: internal error (a bug; traceback above)", file=sys.stderr)
+        return EXIT_BUG

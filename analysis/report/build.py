@@ -127,15 +127,47 @@ def build_report(
     desc = describe(kept, all_conditions, ci=options.ci, boot=boot)
     fried = friedman(kept, family)
     wil = pairwise_wilcoxon(kept, family, alpha=options.alpha, ci=options.ci)
-    mixed, mixed_info = mixed_model(
-        kept,
-        family,
-        alpha=options.alpha,
-        ci=options.ci,
-        max_rows=options.mixed_max_rows,
-        max_effects=options.mixed_max_effects,
-    )
+    try:
+        mixed, mixed_info = mixed_model(
+            kept,
+            family,
+            alpha=options.alpha,
+            ci=options.ci,
+            max_rows=options.mixed_max_rows,
+            max_effects=options.mixed_max_effects,
+        )
+    except (np.linalg.LinAlgError, ValueError, OverflowError) as exc:  # report, do not crash
+        mixed = wil.loc[:, ["condition_a", "condition_b"]].assign(
+            estimate=np.nan,
+            se=np.nan,
+            t=np.nan,
+            dof=np.nan,
+            ci_low=np.nan,
+            ci_high=np.nan,
+            p_unc=np.nan,
+            p_holm=np.nan,
+            significant=False,
+        )
+        mixed_info = {
+            "formulation": "failed",
+            "formula": "",
+            "n_obs": 0,
+            "variance_components_sd": dict.fromkeys(
+                ("listener", "item", "listener:condition", "residual"), np.nan
+            ),
+            "condition_means": {},
+            "converged": False,
+            "contrast_dof": None,
+            "notes": [f"the mixed model could not be fitted: {exc}"],
+        }
     agree = agreement(wil, mixed)
+    if mixed_info["formulation"] == "failed":
+        agree = {
+            "agree": None,
+            "n_pairs": len(wil),
+            "disagreements": [],
+            "statement": "The mixed model could not be fitted; no second analysis.",
+        }
     gains = None
     if options.baseline:
         g = relative_gains(
@@ -171,6 +203,7 @@ def build_report(
             **source,
             "n_rows": len(data),
             "n_training_rows_ignored": int(data["is_training"].sum()),
+            "n_ratings_not_all_played": int((~all_rated["all_played"].fillna(True)).sum()),
             "n_ratings": len(all_rated),
             "n_listeners": int(all_rated["listener"].nunique()),
             "n_items": int(all_rated["item"].nunique()),

@@ -208,3 +208,15 @@ def test_subset_design_and_webmushra(tmp_path):
     assert [g["gap_closure_pct"] for g in rep_w["gains"]["systems"]] == pytest.approx(
         [g["gap_closure_pct"] for g in rep["gains"]["systems"]]
     )
+
+
+def test_internal_error_is_exit_3_not_a_gate_failure(monkeypatch, sim_csv, tmp_path, capsys):
+    import analysis.report as report_pkg
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(report_pkg, "build_report", boom)
+    assert _report(sim_csv, tmp_path / "o") == 3
+    assert "internal error" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
