@@ -295,6 +295,7 @@ def main() -> None:
         stats = {"submit": [], "audio": [], "submit_errors": [], "audio_errors": 0, "acked": 0}
         total = args.listeners * args.trials
         cpu0 = server.cpu_seconds()
+        load0 = os.getloadavg()[0]
         os.getloadavg()[0]
         t0 = time.perf_counter()
         restart_s = None
@@ -321,8 +322,8 @@ def main() -> None:
         else:
             asyncio.run(drive(server.url, listeners, test.secret, stats, None, None))
         wall = time.perf_counter() - t0
-        server.cpu_seconds() - (0 if args.fault else cpu0)
-        os.getloadavg()[0]
+        server_cpu = server.cpu_seconds() - (0 if args.fault else cpu0)
+        load1 = os.getloadavg()[0]
         result = check_database(engine, design.name, listeners, len(design.conditions))
         finished = sum(1 for lst in listeners if (s := repo.find_listener(engine, test, lst.token)) and s.finished)
         engine.dispose()
@@ -337,6 +338,9 @@ def main() -> None:
         (f"submits acknowledged {stats['acked']} (incl. replays) in {wall:.1f} s = {stats['acked'] / wall:.0f}/s; "
         f"submit latency p50 {pct(stats['submit'], 0.5):.0f} ms, p95 {pct(stats['submit'], 0.95):.0f} ms, "
         f"max {pct(stats['submit'], 1.0):.0f} ms"),
+        (f"server CPU {server_cpu:.1f} s for {stats['acked'] + len(stats['audio'])} requests = "
+         f"{1000 * server_cpu / max(1, stats['acked'] + len(stats['audio'])):.1f} ms per request; machine "
+         f"load average {load0:.1f} -> {load1:.1f} (other jobs share the cores)"),
         (f"stimulus requests {len(stats['audio'])}: p50 {pct(stats['audio'], 0.5):.0f} ms, "
         f"p95 {pct(stats['audio'], 0.95):.0f} ms, errors {stats['audio_errors']}"),
         (f"ratings written {result['rows']} (expected {result['expected_rows']}), listeners finished "
