@@ -175,3 +175,25 @@ def test_validate_dataframe_names_rows(ratings):
     bad.loc[3, "score"] = 200
     with pytest.raises(AnalysisInputError, match=r"row 4 \(listener 'L01'"):
         validate(bad, source="frame")
+
+
+def test_db_reads_a_view(tmp_path, ratings):
+    """evalapp provides tidy_ratings as a VIEW over its own tables."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    engine = sa.create_engine(url)
+    raw = ratings.rename(columns={"score": "value", "listener": "who"})
+    raw["all_played"] = raw["all_played"].astype(int)
+    raw["is_training"] = raw["is_training"].astype(int)
+    raw.to_sql("trial_ratings", engine, index=False)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE VIEW tidy_ratings AS SELECT test, who AS listener, item, condition, role, "
+                "value AS score, time_spent_s, all_played, is_training FROM trial_ratings"
+            )
+        )
+    engine.dispose()
+    data = read_db(url, "simulated")
+    assert len(data) == len(ratings)
+    assert data["is_training"].dtype == bool
+    assert data["score"].sum() == ratings["score"].sum()
