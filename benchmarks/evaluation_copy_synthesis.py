@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+HAND_WRITTEN = "<!-- hand-written interpretation below: kept when the benchmark re-runs -->"
 
 
 def whisper_gap_pauses(results: dict, cache: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +116,11 @@ def main() -> int:
         for stage, t in stages.items():
             per = t["seconds"] / t["clips"] if t["clips"] else float("nan")
             lines.append(f"| {name} | {stage} | {t['clips']} | {t['seconds']:.1f} | {per:.2f} |")
-    Path(args.report).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = Path(args.report)
+    if report.is_file() and HAND_WRITTEN in report.read_text(encoding="utf-8"):
+        # the interpretation below the marker is written by hand: keep it across re-runs
+        lines += ["", HAND_WRITTEN + report.read_text(encoding="utf-8").split(HAND_WRITTEN, 1)[1].rstrip("\n")]
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

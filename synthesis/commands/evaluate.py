@@ -37,7 +37,7 @@ def register(sub) -> None:
         "evaluate", help="objective metrics of TTS checkpoints against the held-out recordings",
         description="Score the recordings, copy synthesis through each vocoder (the ceilings) and each "
                     "checkpoint: DistillMOS, Whisper WER, MCD, F0 RMSE/correlation/range, duration, "
-                    "word durations and pauses at punctuation, each with a bootstrap 95%% CI; paired "
+                    "word durations and pauses at punctuation, each with a bootstrap 95 % CI; paired "
                     "Wilcoxon tests between checkpoints. See docs/evaluation.md.")
     p.add_argument("--checkpoint", action="append", metavar="CKPT",
                    help="a TTS checkpoint (repeat for several; none scores only recordings and copy synthesis)")

@@ -6,7 +6,7 @@ Word error rate is only meaningful when both sides are written the same way: Whi
 English normaliser (``EnglishTextNormalizer``, shipped in transformers; Radford et al. 2022,
 appendix C): lower case, punctuation removed, numbers and currency written as digits,
 contractions and titles expanded ("mr" -> "mister", "won't" -> "will not"), British
-spellings mapped to American ones. The spelling list Whisper uses (~1,700 pairs) comes from
+spellings mapped to American ones; possessives are folded first (see below). The spelling list Whisper uses (~1,700 pairs) comes from
 the Hugging Face hub, which is not reachable here, so a short list of common pairs stands in.
 """
 
@@ -41,6 +41,22 @@ SPELLING_MAPPING = {
 }
 
 
+# Whisper's normaliser reads every "'s" as "is" ("the debtor's side" -> "the debtor is side")
+# while a plural possessive ("debtors'") just loses its apostrophe, so one spoken form gave two
+# written ones. Possessives are folded to the bare plural-looking form on both sides first;
+# the pronouns and adverbs whose "'s" is usually "is" or "has" keep it for the normaliser.
+_IS_CONTRACTIONS = {"it", "that", "there", "here", "what", "who", "where", "he", "she", "how", "when",
+                    "why", "let", "this", "everyone", "everything", "nothing", "something", "one"}
+_POSSESSIVE = re.compile(r"\b([A-Za-z]+)['’]s\b")
+_PLURAL_POSSESSIVE = re.compile(r"\b([A-Za-z]+s)['’](?=\W|$)")
+
+
+def _fold_possessives(text: str) -> str:
+    text = _POSSESSIVE.sub(lambda m: m.group(0) if m.group(1).lower() in _IS_CONTRACTIONS
+                           else m.group(1) + "s", text)
+    return _PLURAL_POSSESSIVE.sub(lambda m: m.group(1), text)
+
+
 @lru_cache(maxsize=1)
 def _whisper_normaliser():
     from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
@@ -50,7 +66,7 @@ def _whisper_normaliser():
 
 def normalise_for_wer(text: str) -> list[str]:
     """Whisper-style normalised words of ``text`` (tokens without a letter or digit dropped)."""
-    words = _whisper_normaliser()(text).split()
+    words = _whisper_normaliser()(_fold_possessives(text)).split()
     return [w for w in words if any(ch.isalnum() for ch in w)]
 
 
