@@ -22,6 +22,7 @@ from torch import nn
 from synthesis.models.alignment import (AlignmentEncoder, beta_binomial_prior, binarization_loss,
                                         forward_sum_loss, monotonic_alignment_search)
 from synthesis.models.layers import ConvNeXtBlock, ConvPredictor, MaskedConv1d, TransformerBlock, sinusoidal_positions
+from synthesis.models.prosody import PROSODY_MODULES, register_prosody  # noqa: F401 (re-exported)
 from synthesis.models.prosody.base import ProsodyContext, ProsodyModule
 
 SYSTEMS = ("baseline", "fs2")
@@ -73,17 +74,6 @@ class ModelConfig:
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
-
-
-PROSODY_MODULES: dict[str, type[ProsodyModule]] = {}
-
-
-def register_prosody(name: str):
-    """Class decorator: make a ProsodyModule available as ``ModelConfig.prosody = name``."""
-    def deco(cls):
-        PROSODY_MODULES[name] = cls
-        return cls
-    return deco
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
@@ -236,6 +226,7 @@ class Backbone(nn.Module):
             pros = self.prosody(ctx)
             enc = enc + pros.conditioning
             out["prosody_losses"] = pros.losses
+            out["prosody_metrics"] = pros.extras.get("metrics", {})
         out["log_dur_pred"] = self.duration(enc.detach(), phone_mask)
         if self.cfg.pitch_energy:
             ps = self.var_stats
@@ -272,6 +263,9 @@ class Backbone(nn.Module):
                 losses[k] = weights.get(k, 1.0) * (((out[f"{k}_pred"] - out[f"{k}_target"]) ** 2) * pm).sum() / pm.sum()
         losses.update(out["prosody_losses"])
         losses["total"] = sum(losses.values())
+        # Diagnostics a prosody module reports (e.g. KL per latent dimension): logged with the
+        # losses, never part of the total.
+        losses.update({k: v.detach() for k, v in out.get("prosody_metrics", {}).items()})
         return losses
 
     # --- inference ----------------------------------------------------------------------------
@@ -279,14 +273,29 @@ class Backbone(nn.Module):
     def infer(self, batch: dict, duration_scale: float = 1.0) -> dict:
         """Text-only synthesis of a collated batch (phoneme_ids, stress, word_index, phone_lens, ...).
 
+        A batch that also holds ``mel`` [B, T, M] and ``frame_lens`` passes that recording to
+        the prosody module as its reference (oracle prosody), with its hard alignment from the
+        aligner; durations are still predicted. A prosody module may supply its own text-only
+        log-durations [B, P] as ``extras["log_durations"]`` (CAMP's jointly trained duration model).
+
         Returns ``features`` [B, T, D] de-normalised (voicing as 0/1), ``frame_mask`` [B, T],
-        ``durations`` [B, P] long frames per phoneme (0 on padding).
+        ``durations`` [B, P] long frames per phoneme (0 on padding), ``prosody_extras`` (dict).
         """
-        enc, _, phone_mask = self.encode(batch)
+        enc, emb, phone_mask = self.encode(batch)
+        log_dur, extras = None, {}
         if self.prosody is not None:
             ctx = ProsodyContext(enc, phone_mask, batch["word_index"], batch)
-            enc = enc + self.prosody(ctx).conditioning
-        log_dur = self.duration(enc, phone_mask)
+            if "mel" in batch:  # the oracle: the prosody module reads the reference recording
+                ctx.frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
+                ctx.reference = ((batch["mel"] - self.mel_mean) / self.mel_std).masked_fill(~ctx.frame_mask[..., None], 0.0)
+                _, ctx.alignment = self.align(emb, ctx.reference, phone_mask, ctx.frame_mask, batch["phone_lens"],
+                                              batch["frame_lens"])
+            pros = self.prosody(ctx)
+            enc = enc + pros.conditioning
+            extras = pros.extras
+            log_dur = extras.get("log_durations")
+        if log_dur is None:
+            log_dur = self.duration(enc, phone_mask)
         durations = torch.clamp(torch.round(torch.expm1(log_dur) * duration_scale), min=1).long()
         durations = durations.masked_fill(~phone_mask, 0)
         if self.cfg.pitch_energy:
@@ -297,7 +306,7 @@ class Backbone(nn.Module):
         if self.binary_mask.any():
             feats[..., self.binary_mask] = (after[..., self.binary_mask] > 0).float()
         return {"features": feats.masked_fill(~frame_mask[..., None], 0.0), "frame_mask": frame_mask,
-                "durations": durations}
+                "durations": durations, "prosody_extras": extras}
 
 
 def build_model(cfg: ModelConfig) -> Backbone:
