@@ -1,0 +1,368 @@
+"""CAMP stage 2: train the text-only predictor (and its duration model) on a frozen stage 1.
+
+Stage 1 (the backbone + ``CampProsody``, trained by ``synthesis.training.loop``) is frozen.
+Its outputs on every training clip do not change any more, so they are computed once
+(``precompute``): the phoneme encoder output ``[P, C]``, each token's prosody vector
+``[N, k]`` from the recording (the target), each token's frame count, and each phoneme's
+duration from the aligner's monotonic alignment search. A training step is then token- and
+phoneme-level only (no frames), which is what makes stage 2 minutes rather than hours on CPU.
+
+Loss (``step_losses``): ``vector`` * mean squared error between predicted and target vectors,
+both standardised per dimension with the mean and standard deviation of the targets over the
+training tokens (stored in the predictor as ``vector_mean``/``vector_std``, so the dimensions
+count equally whatever scale stage 1 gave them), over tokens that have frames; plus
+``duration`` * mean squared error of log(1 + frames) per phoneme, as the backbone's duration
+loss. Validation score: the sum of both unweighted terms.
+
+The run folder is like the loop's: ``config.toml``, ``metrics.jsonl``, ``best.pt``,
+``last.pt`` (resumable). A stage-2 checkpoint holds the whole model (stage 1 + predictor),
+``system = "camp"`` and the stage-2 model config, so ``Synthesizer.from_checkpoint`` loads it
+like any other; ``stage1`` records which stage-1 file (and its hash) it was trained on.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synthesis.errors import ConfigError
+from synthesis.features.cache import CacheError
+from synthesis.models.prosody.camp_predictor import ABLATIONS, INPUT_GROUPS, has_syntax
+from synthesis.training.checkpoint import CheckpointError, file_hash, load_checkpoint, save_checkpoint
+from synthesis.training.config import TrainSettings, dump_toml
+from synthesis.training.data import ClipItem, collate, frame_batches, load_items
+from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
+
+PRECOMPUTED = ("camp_encoder_out", "camp_target", "camp_frame_counts", "camp_durations")
+PREDICTOR_KEYS = ("hidden", "conv_layers", "conv_kernel", "lstm_hidden", "dropout")
+
+
+@dataclass
+class Stage2Config:
+    """``[stage2]`` stage1 path, ablation; ``[predictor]`` architecture; ``[train]``; ``[loss]``."""
+
+    stage1: str = "runs/camp_stage1/best.pt"
+    ablation: str = "both"
+    predictor: dict = field(default_factory=dict)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    loss: dict = field(default_factory=lambda: {"vector": 1.0, "duration": 1.0})
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return ABLATIONS[self.ablation]
+
+    def to_dict(self) -> dict:
+        return {"stage2": {"stage1": self.stage1, "ablation": self.ablation}, "predictor": dict(self.predictor),
+                "train": asdict(self.train), "loss": dict(self.loss)}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> "Stage2Config":
+        unknown = set(d) - {"stage2", "predictor", "train", "loss"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown sections {', '.join(sorted(unknown))} (stage2, predictor, train, loss)")
+        s2 = dict(d.get("stage2", {}))
+        bad = set(s2) - {"stage1", "ablation"}
+        if bad:
+            raise ConfigError(f"{where}: [stage2] unknown keys {', '.join(sorted(bad))} (stage1, ablation)")
+        ablation = s2.get("ablation", "both")
+        if ablation not in ABLATIONS:
+            raise ConfigError(f"{where}: [stage2] ablation must be one of {', '.join(ABLATIONS)}, got {ablation!r}")
+        pred = dict(d.get("predictor", {}))
+        bad = set(pred) - set(PREDICTOR_KEYS)
+        if bad:
+            raise ConfigError(f"{where}: [predictor] unknown keys {', '.join(sorted(bad))} ({', '.join(PREDICTOR_KEYS)})")
+        train_keys = {f.name for f in fields(TrainSettings)}
+        bad = set(d.get("train", {})) - train_keys
+        if bad:
+            raise ConfigError(f"{where}: [train] unknown keys {', '.join(sorted(bad))}")
+        loss = {**cls().loss, **d.get("loss", {})}
+        bad = set(loss) - {"vector", "duration"}
+        if bad:
+            raise ConfigError(f"{where}: [loss] unknown keys {', '.join(sorted(bad))} (vector, duration)")
+        return cls(str(s2.get("stage1", cls.stage1)), ablation, pred, TrainSettings(**d.get("train", {})), loss)
+
+
+def load_stage2_config(path: str | Path) -> Stage2Config:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return Stage2Config.from_dict(raw, str(path))
+
+
+# --- stage 1 -> stage-2 model ---------------------------------------------------------------------
+
+def load_stage1(path: str | Path) -> dict:
+    """Read a CAMP stage-1 checkpoint; one-line ``CheckpointError`` for anything else."""
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    model_cfg = ckpt.get("config", {}).get("model", {})
+    if ckpt.get("system") != "camp" or model_cfg.get("prosody") != "camp":
+        raise CheckpointError(f"{path}: a checkpoint of system {ckpt.get('system')!r}, "
+                              "not a CAMP stage-1 checkpoint (train one with --system camp --stage 1)")
+    if (model_cfg.get("prosody_args") or {}).get("predictor") is not None:
+        raise CheckpointError(f"{path}: already a CAMP stage-2 checkpoint; stage 2 starts from the stage-1 one")
+    return ckpt
+
+
+def stage2_model_config(stage1_model: dict, cfg: Stage2Config) -> dict:
+    """The stage-1 model config with the predictor switched on (the stage-2 checkpoint's)."""
+    model = copy.deepcopy(stage1_model)
+    pred = {**cfg.predictor, "inputs": list(cfg.inputs),
+            # the duration model has the backbone's duration predictor shape: it starts from it
+            "duration_hidden": model.get("predictor_hidden", 192), "duration_kernel": model.get("predictor_kernel", 3),
+            "duration_dropout": model.get("predictor_dropout", 0.5)}
+    model["prosody_args"] = {**model.get("prosody_args", {}), "predictor": pred}
+    return model
+
+
+def build_stage2_model(stage1: dict, cfg: Stage2Config, path: str | Path = "stage1"):
+    """The backbone with stage-1 weights and a fresh predictor (duration model from stage 1's)."""
+    from synthesis.models.backbone import ModelConfig, build_model
+
+    mcfg = ModelConfig.from_dict(stage2_model_config(stage1["config"]["model"], cfg))
+    model = build_model(mcfg)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in stage1["state_dict"].items()}
+    result = model.load_state_dict(state, strict=False)
+    foreign = [k for k in result.missing_keys if not k.startswith("prosody.predictor.")] + list(result.unexpected_keys)
+    if foreign:
+        raise CheckpointError(f"{path}: weights do not fit the CAMP model (e.g. {foreign[0]})")
+    model.prosody.predictor.duration.load_state_dict(model.duration.state_dict())
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("prosody.predictor."))
+    return model
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def load_stage2_items(cache: str | Path, ids, feature_kind: str, expected_hashes: dict | None) -> list[ClipItem]:
+    """Clips with text and log-mel; one-line ``CacheError`` for a cache without syntax features."""
+    try:
+        items = load_items(cache, ids, feature_kind, expected_hashes or None)
+    except KeyError as exc:
+        raise CacheError(f"{cache}: text features lack {exc} (a cache without syntax features; "
+                         "re-run `synthesis prepare` into a new folder)") from None
+    check_syntax(items, cache)
+    return items
+
+
+def check_syntax(items: list[ClipItem], where) -> None:
+    for it in items:
+        if not has_syntax(it.arrays):
+            raise CacheError(f"{where}: clip {it.id} has no syntax features (text analysed without the parser); "
+                             "CAMP stage 2 needs them: re-run `synthesis prepare` into a new folder")
+
+
+@torch.no_grad()
+def precompute(model, items: list[ClipItem], max_frames: int, device) -> list[ClipItem]:
+    """Frozen stage-1 outputs per clip (see the module docstring); acoustic arrays are dropped."""
+    from synthesis.models.backbone import lengths_to_mask
+
+    model.eval()
+    out: list[ClipItem | None] = [None] * len(items)
+    for idx in frame_batches([it.n_frames for it in items], max_frames, None):
+        batch = _to(collate([items[i].arrays for i in idx]), device)
+        enc, emb, phone_mask = model.encode(batch)
+        frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
+        mel_n = (batch["mel"] - model.mel_mean) / model.mel_std
+        _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
+        vectors, counts = model.prosody.reference_vectors(mel_n, frame_mask, hard, batch["word_index"],
+                                                          batch["word_pos"].shape[1])
+        durations = hard.sum(1)
+        for j, i in enumerate(idx):
+            a = items[i].arrays
+            p, n = len(a["phoneme_ids"]), len(a["word_pos"])
+            keep = {k: v for k, v in a.items() if k not in ("mel", "target", "lf0", "energy")}
+            keep.update(camp_encoder_out=enc[j, :p].cpu().numpy(), camp_target=vectors[j, :n].cpu().numpy(),
+                        camp_frame_counts=counts[j, :n].cpu().numpy(), camp_durations=durations[j, :p].cpu().numpy())
+            out[i] = ClipItem(items[i].id, keep)
+    return out
+
+
+def vector_stats(items: list[ClipItem]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation ``[k]`` of the target vectors over tokens with frames."""
+    vecs = np.concatenate([it.arrays["camp_target"][it.arrays["camp_frame_counts"] > 0] for it in items])
+    return vecs.mean(0), np.maximum(vecs.std(0), 1e-4)
+
+
+# --- losses ---------------------------------------------------------------------------------------
+
+def step_losses(model, batch: dict, weights: dict) -> dict[str, torch.Tensor]:
+    """Weighted stage-2 losses on a collated batch of precomputed clips (``total`` to minimise)."""
+    from synthesis.models.backbone import lengths_to_mask
+
+    pred_net, stage1 = model.prosody.predictor, model.prosody
+    phone_mask = lengths_to_mask(batch["phone_lens"], batch["phoneme_ids"].shape[1])
+    pred = pred_net(batch, batch["camp_encoder_out"], phone_mask, stage1)
+    target_n = (batch["camp_target"] - pred_net.vector_mean) / pred_net.vector_std
+    wmask = (pred["word_mask"] & (batch["camp_frame_counts"] > 0)).float()
+    k = target_n.shape[-1]
+    vec = (((pred["vectors_norm"] - target_n) ** 2) * wmask[..., None]).sum() / (wmask.sum() * k).clamp(min=1.0)
+    pm = phone_mask.float()
+    dur = (((pred["log_durations"] - torch.log1p(batch["camp_durations"].float())) ** 2) * pm).sum() / pm.sum()
+    losses = {"vector": weights.get("vector", 1.0) * vec, "duration": weights.get("duration", 1.0) * dur}
+    losses["total"] = losses["vector"] + losses["duration"]
+    losses["vector_mse"], losses["duration_mse"] = vec.detach(), dur.detach()
+    return losses
+
+
+def evaluate_stage2(model, items: list[ClipItem], weights: dict, max_items: int, device) -> dict[str, float]:
+    model.eval()
+    sums, n = {}, 0
+    with torch.no_grad():
+        for s in range(0, len(items), max_items):
+            chunk = items[s:s + max_items]
+            losses = step_losses(model, _to(collate([it.arrays for it in chunk]), device), weights)
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
+            n += len(chunk)
+    model.prosody.predictor.train()
+    return {k: v / n for k, v in sums.items()}
+
+
+# --- the stage-2 loop -----------------------------------------------------------------------------
+
+def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, resume: bool = True,
+                 items: tuple | None = None) -> TrainResult:
+    """Train the predictor of ``cfg`` on the frozen stage 1 ``cfg.stage1`` into ``out``.
+
+    Args:
+        items: (train_items, validation_items) with acoustic arrays, instead of the cache (tests).
+
+    Raises:
+        CheckpointError: the stage-1 file is missing, corrupt, or not a CAMP stage-1 checkpoint.
+        CacheError: the cache lacks syntax features or was built with other configs than stage 1.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    stage1 = load_stage1(cfg.stage1)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    random.seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)
+    model = build_stage2_model(stage1, cfg, cfg.stage1).to(device)
+    feature_kind = model.cfg.feature_kind
+    if items is None:
+        split, manifest = _split_ids(cfg)
+        hashes = stage1.get("cache_hashes") or {}
+        train_items = load_stage2_items(cfg.train.cache, split.train, feature_kind, hashes)
+        val_items = load_stage2_items(cfg.train.cache, split.validation, feature_kind, hashes)
+    else:
+        train_items, val_items = items
+        check_syntax(list(train_items) + list(val_items), "items")
+    t_pre = time.perf_counter()
+    frames_budget = int(stage1["config"].get("train", {}).get("max_frames", 6000))
+    train_items = precompute(model, train_items, frames_budget, device)
+    val_items = precompute(model, val_items, frames_budget, device)
+    mean, std = vector_stats(train_items)
+    pred_net = model.prosody.predictor
+    pred_net.vector_mean.copy_(torch.from_numpy(mean))
+    pred_net.vector_std.copy_(torch.from_numpy(std))
+    pred_net.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.train.lr, betas=(0.9, 0.98), weight_decay=cfg.train.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg.train))
+    step, best_val, bad_evals, train_seconds = 0, float("inf"), 0, 0.0
+    model_dict = model.cfg.to_dict()
+    last_path = out / "last.pt"
+    if resume and last_path.exists():
+        ckpt = load_checkpoint(last_path, "camp")
+        if ckpt["config"]["model"] != model_dict or ckpt.get("stage1", {}).get("hash") != file_hash(cfg.stage1):
+            raise ConfigError(f"{last_path}: was trained with another config or stage 1; use a new --out")
+        model.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        step, best_val, bad_evals = ckpt["step"], ckpt["best_val"], ckpt["bad_evals"]
+        train_seconds = ckpt.get("train_seconds", 0.0)
+        random.setstate(ckpt["py_rng"])
+        torch.set_rng_state(ckpt["torch_rng"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
+    stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}
+    metrics_fh = open(out / "metrics.jsonl", "a", encoding="utf-8")
+
+    def log(record: dict) -> None:
+        metrics_fh.write(json.dumps(record) + "\n")
+        metrics_fh.flush()
+
+    def save(path: Path, metrics: dict, full: bool) -> None:
+        # The checkpoint config's [model] is the stage-2 model, so Synthesizer rebuilds it as is.
+        config = {"model": model_dict, **{k: v for k, v in cfg.to_dict().items() if k != "predictor"}}
+        payload = {"system": "camp", "stage": 2, "variant": cfg.ablation, "config": config,
+                   "cache_hashes": stage1.get("cache_hashes", {}), "stage1": stage1_info,
+                   "state_dict": model.state_dict(), "step": step, "best_val": best_val, "bad_evals": bad_evals,
+                   "metrics": metrics, "train_seconds": train_seconds}
+        if full:
+            payload.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), py_rng=random.getstate(),
+                           torch_rng=torch.get_rng_state())
+        save_checkpoint(path, payload)
+
+    log({"step": step, "split": "setup", "precompute_s": time.perf_counter() - t_pre,
+         "train_clips": len(train_items), "validation_clips": len(val_items),
+         "vector_mean": mean.tolist(), "vector_std": std.tolist(), "inputs": list(cfg.inputs)})
+    rng = random.Random(cfg.train.seed + 7919 * (step + 1))
+    # No frames in stage 2: ``[train] max_frames`` is the budget of padded phonemes per batch.
+    lengths = [len(it.arrays["phoneme_ids"]) for it in train_items]
+    bar = tqdm(total=cfg.train.max_steps, initial=step, desc=f"train camp stage 2 ({cfg.ablation})",
+               disable=not progress, dynamic_ncols=True)
+    stopped, val, last_save = "max_steps", {}, time.perf_counter()
+    t_start, seconds_at_start = time.perf_counter(), train_seconds
+    while step < cfg.train.max_steps and stopped == "max_steps":
+        for idx in frame_batches(lengths, cfg.train.max_frames, rng):
+            batch = _to(collate([train_items[i].arrays for i in idx]), device)
+            losses = step_losses(model, batch, cfg.loss)
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            train_seconds = seconds_at_start + (time.perf_counter() - t_start)
+            if step % cfg.train.log_every == 0 or step == 1:
+                log({"step": step, "split": "train", "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
+                     "minutes": train_seconds / 60, **{k: float(v) for k, v in losses.items()}})
+                bar.set_postfix(vec=f"{float(losses['vector_mse']):.3f}", dur=f"{float(losses['duration_mse']):.3f}")
+            bar.update(1)
+            if step % cfg.train.eval_every == 0:
+                val = evaluate_stage2(model, val_items, cfg.loss, 64, device)
+                score = val["vector_mse"] + val["duration_mse"]
+                log({"step": step, "split": "validation", "score": score, "minutes": train_seconds / 60, **val})
+                if score < best_val:
+                    best_val, bad_evals = score, 0
+                    save(out / "best.pt", {"validation": val, "score": score}, full=False)
+                else:
+                    bad_evals += 1
+                if bad_evals >= cfg.train.patience:
+                    stopped = "early_stop"
+            if cfg.train.max_minutes and train_seconds >= 60 * cfg.train.max_minutes:
+                stopped = "time"
+            if stopped != "max_steps" or step >= cfg.train.max_steps or \
+                    time.perf_counter() - last_save >= 60 * cfg.train.checkpoint_minutes:
+                save(last_path, {"validation": val}, full=True)
+                last_save = time.perf_counter()
+            if stopped != "max_steps" or step >= cfg.train.max_steps:
+                break
+    bar.close()
+    if not (out / "best.pt").exists():
+        val = evaluate_stage2(model, val_items, cfg.loss, 64, device)
+        best_val = val["vector_mse"] + val["duration_mse"]
+        save(out / "best.pt", {"validation": val, "score": best_val}, full=False)
+    save(last_path, {"validation": val}, full=True)
+    metrics_fh.close()
+    n_tokens = sum(len(it.arrays["word_pos"]) for it in train_items)
+    return TrainResult(out, step, best_val, stopped, train_seconds, n_tokens * step / max(len(train_items), 1)
+                       / max(train_seconds, 1e-9))
