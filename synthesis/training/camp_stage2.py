@@ -366,3 +366,17 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     n_tokens = sum(len(it.arrays["word_pos"]) for it in train_items)
     return TrainResult(out, step, best_val, stopped, train_seconds, n_tokens * step / max(len(train_items), 1)
                        / max(train_seconds, 1e-9))
+
+
+def train_from_args(args) -> TrainResult:
+    """``synthesis train --system camp --stage 2``: the config file plus command-line overrides."""
+    cfg = load_stage2_config(args.config)
+    if args.cache:
+        cfg.train.cache = args.cache
+    if args.max_minutes is not None:
+        cfg.train.max_minutes = args.max_minutes
+    if args.max_steps is not None:
+        cfg.train.max_steps = args.max_steps
+    if getattr(args, "stage1", None):
+        cfg.stage1 = args.stage1
+    return train_stage2(cfg, args.out, progress=not args.quiet, resume=not args.restart)
