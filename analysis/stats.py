@@ -474,7 +474,15 @@ def mixed_model(
                 [[mt] for mt in mats],
             )
             model = sm.MixedLM(y, exog, groups=np.zeros(len(y)), exog_vc=vcs)
-            result = _fit(model)
+            try:
+                result = _fit(model)
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                # e.g. a variance component at zero with very few items: fall back
+                frame, info = mixed_model(data, conditions, alpha, ci, max_rows=0)
+                info["notes"] = [
+                    f"the crossed fit failed ({exc}); cell-means formulation used instead"
+                ] + [n for n in info["notes"] if not n.startswith(f"{len(y)} ratings")]
+                return frame, info
             vc = dict(zip(names, np.sqrt(np.maximum(result.vcomp, 0)), strict=True))
             variance = {
                 "listener": vc["listener"],

@@ -321,8 +321,9 @@ def _family(roles: dict, options: ReportOptions, expectations, reference: str) -
     for name in extra:
         if name not in family:
             family.append(name)
-    if len(family) < 2:
+    if len(family) < 2:  # one system or none: compare with the reference, then the anchors
         family = [reference] + [c for c in family if c != reference]
+        family += [c for c, r in roles.items() if r == "anchor" and c not in family]
     if len(family) < 2:
         raise AnalysisInputError("need at least two conditions to compare")
     return family

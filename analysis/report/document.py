@@ -24,6 +24,12 @@ def pval(p) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_is(p) -> str:
+    """'p < 0.001' or 'p = 0.034'."""
+    text = pval(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def yes(b) -> str:
     return "yes" if b else "no"
 
@@ -179,7 +185,7 @@ def blocks(report: dict, with_plots: bool = True) -> list[tuple]:
                 "p",
                 (
                     f"Friedman omnibus test: chi2({fr['dof']}) = {num(fr['statistic'], 2)}, "
-                    f"p = {pval(fr['p_value'])}, Kendall's W = {num(fr['kendall_w'], 3)}, "
+                    f"{p_is(fr['p_value'])}, Kendall's W = {num(fr['kendall_w'], 3)}, "
                     f"n = {fr['n_listeners']} listeners."
                 ),
             )
