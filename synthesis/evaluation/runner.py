@@ -98,8 +98,22 @@ class Evaluation:
             "summary": self.summary,
             "paired_tests": self.paired_tests,
             "timings": self.timings,
-            "per_clip": self.per_clip,
+            "per_clip": _finite_or_none(self.per_clip),
         }
+
+
+def _finite_or_none(obj):
+    """JSON has no NaN: an undefined per-clip value (no voiced frame in common, no word
+    recognised) is written as null."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 # ---------------------------------------------------------------------------------------------

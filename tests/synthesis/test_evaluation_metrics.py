@@ -240,3 +240,15 @@ def test_wilcoxon_exact_p_value():
     assert t.p_value == pytest.approx(2 / 64)
     assert t.median_difference == pytest.approx(0.35)
     assert math.isnan(paired_wilcoxon(b, b).p_value)
+
+
+def test_results_json_writes_undefined_values_as_null():
+    import json
+
+    from synthesis.evaluation.runner import Evaluation
+
+    ev = Evaluation(systems=[{"name": "s"}], clip_ids=["c"], groups=["f0", "wer"],
+                    per_clip={"s": {"c": {"f0_rmse_hz": float("nan"), "wer": [np.int64(2), 0],
+                                          "log_f0_corr": np.float32(0.5), "x": float("inf")}}})
+    data = json.loads(json.dumps(ev.to_json(), allow_nan=False))
+    assert data["per_clip"]["s"]["c"] == {"f0_rmse_hz": None, "wer": [2, 0], "log_f0_corr": 0.5, "x": None}
