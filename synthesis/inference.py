@@ -19,6 +19,10 @@ API (kept stable; documented in docs/synthesis.md):
   (hop 256), ``phonemes`` [P] symbols (``<bos>``, ``punct:,`` ... included), ``word_index``
   [P] int token index per phoneme (-1 for ``<bos>``/``<eos>``), ``words`` [N] the tokens
   (words and punctuation marks), ``text``, ``normalized_text``, ``sample_rate``.
+* ``from_checkpoint(..., mode=None, temperature=None, corpus=None)``: override a prosody
+  module's inference mode (Kathaka: ``prior``, ``mean``, ``sample``, ``oracle``; docs/kathaka.md).
+  In oracle mode ``synthesise(texts, references=[wave, ...])`` reads each text's recording;
+  without ``references`` the recording is found in the corpus by the text's script.
 * ``.vocoder``: the ``synthesis.vocoders.Vocoder`` in use; ``.sample_rate``.
 * ``.describe() -> dict``: ``system``, ``checkpoint`` (path), ``checkpoint_hash``,
   ``config_hash``, ``feature_kind``, ``step``, ``vocoder`` (the vocoder's ``describe()``).
@@ -70,7 +74,7 @@ def split_sentences(text: str, max_chars: int = 250) -> list[str]:
 class Synthesizer:
     """A trained acoustic model + its vocoder + the text front end, for inference only."""
 
-    def __init__(self, model, vocoder, ckpt: dict, path: Path, device: str = "cpu"):
+    def __init__(self, model, vocoder, ckpt: dict, path: Path, device: str = "cpu", corpus=None):
         from synthesis.text.frontend import TextFrontend
 
         self.model = model.eval()
@@ -83,10 +87,19 @@ class Synthesizer:
         # The baseline and fs2 read only phonemes; prosody modules also need syntax and vectors.
         needs_words = model.prosody is not None
         self.frontend = TextFrontend(with_vectors=needs_words, with_syntax=needs_words)
+        self._corpus_root = corpus
+        self._recordings: dict[str, Path] | None = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, vocoder: str | None = None, device: str = "cpu") -> "Synthesizer":
+    def from_checkpoint(cls, path: str | Path, vocoder: str | None = None, device: str = "cpu",
+                        mode: str | None = None, temperature: float | None = None,
+                        corpus: str | Path | None = None) -> "Synthesizer":
         """Load a checkpoint written by ``synthesis train`` (or an exported one).
+
+        ``mode``/``temperature`` override a prosody module's inference mode stored in the
+        checkpoint (Kathaka: ``prior``, ``mean``, ``sample``, ``oracle``; see docs/kathaka.md).
+        In a mode that reads the recording (oracle), texts without explicit ``references``
+        are looked up in ``corpus`` (default: the bundled corpus) by their script.
 
         Raises:
             CheckpointError: missing, truncated, other format version, unknown system.
@@ -105,6 +118,13 @@ class Synthesizer:
             model.load_state_dict(state)
         except (KeyError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: cannot rebuild the model ({str(exc).splitlines()[0][:160]})") from None
+        if mode is not None or temperature is not None:
+            if not hasattr(model.prosody, "set_inference"):
+                raise SynthesisError(f"{path}: system {ckpt.get('system')!r} has no inference modes")
+            try:
+                model.prosody.set_inference(mode or model.prosody.inference, temperature)
+            except ValueError as exc:
+                raise SynthesisError(f"{path}: {exc}") from None
         acoustic = AcousticConfig()
         if vocoder is None:
             voc = acoustic.vocoder(mcfg.feature_kind)
@@ -115,7 +135,7 @@ class Synthesizer:
         if voc.feature_kind != mcfg.feature_kind or voc.feature_dim != mcfg.out_dim:
             raise SynthesisError(f"{path}: the model predicts {mcfg.feature_kind} features [T, {mcfg.out_dim}], "
                                  f"vocoder {voc.name} needs {voc.feature_kind} [T, {voc.feature_dim}]")
-        return cls(model.to(device), voc, ckpt, path, device)
+        return cls(model.to(device), voc, ckpt, path, device, corpus)
 
     @property
     def sample_rate(self) -> int:
@@ -123,22 +143,64 @@ class Synthesizer:
 
     def describe(self) -> dict:
         cfg_hash = hashlib.sha256(json.dumps(self._config, sort_keys=True).encode()).hexdigest()[:16]
-        return {"system": self._ckpt_meta["system"], "checkpoint": str(self.path), "checkpoint_hash": self._hash,
+        info = {"system": self._ckpt_meta["system"], "checkpoint": str(self.path), "checkpoint_hash": self._hash,
                 "config_hash": cfg_hash, "feature_kind": self.model.cfg.feature_kind,
                 "step": self._ckpt_meta["step"], "vocoder": self.vocoder.describe()}
+        prosody = self.model.prosody
+        if hasattr(prosody, "label"):  # a prosody module with inference modes names model + mode
+            info.update(system=prosody.label(), mode=prosody.inference, temperature=prosody.temperature)
+        return info
+
+    @property
+    def wants_reference(self) -> bool:
+        """Whether synthesis reads the recording of each text (oracle prosody)."""
+        return bool(getattr(self.model.prosody, "wants_reference", False))
+
+    def _reference_mel(self, i: int, text: str, references) -> np.ndarray:
+        """Log-mel [T, 80] of text ``i``'s recording: given, or found in the corpus by its script."""
+        from synthesis.audio.features import log_mel
+        from synthesis.audio.io import load_audio
+
+        if references is not None:
+            wave = np.asarray(references[i], dtype=np.float32).reshape(-1)
+        else:
+            if self._recordings is None:
+                from synthesis.corpus import default_corpus_path, load_corpus
+
+                corpus = load_corpus(self._corpus_root or default_corpus_path())
+                self._recordings = {}
+                for clip in corpus.clips:
+                    self._recordings[clip.text.strip()] = clip.wav_path
+                    self._recordings.setdefault(clip.normalized_text.strip(), clip.wav_path)
+            path = self._recordings.get(text.strip())
+            if path is None:
+                raise SynthesisError(f"text {i + 1} is not a corpus sentence, and oracle prosody needs its "
+                                     f"recording: {text[:60]!r}")
+            wave = load_audio(path)
+        if wave.size < 2048:
+            raise SynthesisError(f"the recording of text {i + 1} is too short for oracle prosody")
+        return log_mel(wave).astype(np.float32)
 
     # --- synthesis ----------------------------------------------------------------------------
-    def synthesise(self, texts: list[str]) -> list[np.ndarray]:
+    def synthesise(self, texts: list[str], references: list[np.ndarray] | None = None) -> list[np.ndarray]:
         """One float32 waveform per text (22,050 Hz)."""
-        return [d["waveform"] for d in self.synthesise_with_details(texts)]
+        return [d["waveform"] for d in self.synthesise_with_details(texts, references=references)]
 
-    def synthesise_with_details(self, texts: list[str], duration_scale: float = 1.0) -> list[dict]:
-        """Waveforms plus durations, phonemes and word indices (see the module docstring)."""
+    def synthesise_with_details(self, texts: list[str], duration_scale: float = 1.0,
+                                references: list[np.ndarray] | None = None) -> list[dict]:
+        """Waveforms plus durations, phonemes and word indices (see the module docstring).
+
+        ``references`` (one 22,050 Hz recording per text) are read only in a mode that wants
+        them (oracle prosody); every chunk of a long text then reads its whole recording.
+        """
         from synthesis.text.frontend import TextError
         from synthesis.training.data import collate, text_item_arrays
 
         if isinstance(texts, str):
             raise SynthesisError("synthesise expects a list of texts, got one string")
+        if references is not None and len(references) != len(texts):
+            raise SynthesisError(f"{len(references)} reference recordings for {len(texts)} texts")
+        mels = {i: self._reference_mel(i, t, references) for i, t in enumerate(texts)} if self.wants_reference else {}
         chunks: list[tuple[int, object]] = []
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
@@ -158,7 +220,11 @@ class Synthesizer:
         results: dict[int, dict] = {}
         for s in range(0, len(order), BATCH_UTTERANCES):
             idx = order[s:s + BATCH_UTTERANCES]
-            batch = collate([text_item_arrays(chunks[k][1].to_arrays()) for k in idx])
+            arrays = [text_item_arrays(chunks[k][1].to_arrays()) for k in idx]
+            for a, k in zip(arrays, idx):
+                if mels:
+                    a["mel"] = mels[chunks[k][0]]
+            batch = collate(arrays)
             batch = {k: v.to(self.device) for k, v in batch.items()}
             out = self.model.infer(batch, duration_scale=duration_scale)
             feats = out["features"].float().cpu().numpy()

@@ -164,27 +164,47 @@ class KathakaProsody(ProsodyModule):
                  kl_anneal_steps: int = 1000, free_bits: float = 0.25, sampler: str | None = None,
                  sampler_args: dict | None = None, inference: str | None = None, temperature: float = 1.0):
         super().__init__()
-        if inference is None:
-            inference = "mean" if sampler else "prior"
-        if inference not in INFERENCE_MODES:
-            raise ValueError(f"kathaka inference must be one of {', '.join(INFERENCE_MODES)}, got {inference!r}")
-        if inference in ("mean", "sample") and not sampler:
-            raise ValueError(f"kathaka inference {inference!r} needs a stage-2 sampler; a stage-1 model "
-                             "has 'prior' and 'oracle'")
-        if not 0.0 <= temperature <= 10.0:
-            raise ValueError(f"kathaka temperature must be in 0..10, got {temperature}")
         self.latent_dim = latent_dim
         self.kl_weight, self.kl_anneal_start, self.kl_anneal_steps = kl_weight, kl_anneal_start, kl_anneal_steps
         self.free_bits = free_bits
-        self.inference, self.temperature = inference, temperature
+        self.sampler_kind = sampler
+        self.set_inference(inference or ("mean" if sampler else "prior"), temperature)
         self.reference_encoder = ReferenceEncoder(mel_dim, tuple(ref_channels), ref_gru, latent_dim)
         self.project = nn.Linear(latent_dim, d_model)
-        self.sampler_kind = sampler
         self.sampler: nn.Module | None = None
         if sampler:
             from synthesis.models.prosody.samplers import build_sampler
 
             self.sampler = build_sampler(sampler, latent_dim, **(sampler_args or {}))
+
+    def set_inference(self, mode: str, temperature: float | None = None) -> None:
+        """Choose where text-only synthesis takes z from (see the class docstring).
+
+        Raises:
+            ValueError: an unknown mode, a sampler mode without a sampler, a bad temperature.
+        """
+        if mode not in INFERENCE_MODES:
+            raise ValueError(f"kathaka inference must be one of {', '.join(INFERENCE_MODES)}, got {mode!r}")
+        if mode in ("mean", "sample") and not self.sampler_kind:
+            raise ValueError(f"kathaka inference {mode!r} needs a stage-2 sampler; a stage-1 model "
+                             "has 'prior' and 'oracle'")
+        temperature = getattr(self, "temperature", 1.0) if temperature is None else float(temperature)
+        if not 0.0 <= temperature <= 10.0:
+            raise ValueError(f"kathaka temperature must be in 0..10, got {temperature}")
+        self.inference, self.temperature = mode, temperature
+
+    @property
+    def wants_reference(self) -> bool:
+        """True in oracle mode: the caller must pass the recording (``synthesis.inference`` does)."""
+        return self.inference == "oracle"
+
+    def label(self) -> str:
+        """A name for this model and mode in tables: kathaka-both, kathaka-prior-t0.7, kathaka-oracle."""
+        name = {"mean": f"kathaka-{self.sampler_kind}", "sample": f"kathaka-{self.sampler_kind}-sample",
+                "prior": "kathaka-prior", "oracle": "kathaka-oracle"}[self.inference]
+        if self.inference in ("sample", "prior") and self.temperature != 1.0:
+            name += f"-t{self.temperature:g}"
+        return name
 
     # --- pieces -------------------------------------------------------------------------------
     def posterior(self, mel: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
