@@ -109,6 +109,43 @@ class CopySynthesis(ConditionSource):
         return self.vocoder.copy_synthesis([item.recording])[0]
 
 
+@register_kind
+class TextToSpeech(ConditionSource):
+    """A trained TTS system speaking the item's text (``synthesis.inference.Synthesizer``).
+
+    Params: ``checkpoint`` (path, required), ``vocoder`` (override by registry name); the
+    condition's ``label`` (every condition has one) names the system in reports.
+    """
+
+    kind = "tts"
+    role = "system"
+    aligned = False
+    params = {"checkpoint", "vocoder"}
+
+    def __init__(self, cid: str, params: dict, where: str = ""):
+        super().__init__(cid, params, where)
+        from synthesis.errors import SynthesisError
+        from synthesis.inference import Synthesizer
+
+        checkpoint = params.get("checkpoint")
+        if not isinstance(checkpoint, str) or not checkpoint:
+            raise ConfigError(f"{where}: a tts condition needs checkpoint = \"path/to/model.pt\"")
+        vocoder = params.get("vocoder")
+        if vocoder is not None and not isinstance(vocoder, str):
+            raise ConfigError(f"{where}: vocoder must be a registry name, got {vocoder!r}")
+        try:
+            self.synthesizer = Synthesizer.from_checkpoint(checkpoint, vocoder=vocoder)
+        except SynthesisError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        self.config = self.synthesizer.describe()
+
+    def render(self, item: ItemAudio) -> np.ndarray:
+        if item.sample_rate != self.synthesizer.sample_rate:
+            raise ConfigError(f"{self.where}: the set is at {item.sample_rate} Hz, the TTS system at "
+                              f"{self.synthesizer.sample_rate} Hz")
+        return self.synthesizer.synthesise([item.text])[0]
+
+
 def make_source(cid: str, kind: str, params: dict, where: str = "") -> ConditionSource:
     if kind not in CONDITION_KINDS:
         raise ConfigError(f"{where}: unknown condition kind {kind!r} (known: {', '.join(sorted(CONDITION_KINDS))})")

@@ -149,7 +149,9 @@ class Backbone(nn.Module):
         self.target_std.copy_(ts)
         self.mel_mean.copy_(torch.as_tensor(np.asarray(mel_mean), dtype=torch.float32))
         self.mel_std.copy_(torch.as_tensor(np.asarray(mel_std), dtype=torch.float32).clamp(min=1e-3))
-        self.var_stats.copy_(torch.as_tensor(var_stats, dtype=torch.float32))
+        vs = torch.as_tensor(var_stats, dtype=torch.float32).clone()
+        vs[1], vs[3] = vs[1].clamp(min=1e-3), vs[3].clamp(min=1e-3)
+        self.var_stats.copy_(vs)
 
     # --- pieces -------------------------------------------------------------------------------
     def encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

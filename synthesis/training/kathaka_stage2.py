@@ -37,7 +37,12 @@ import torch
 
 from synthesis.errors import ConfigError
 from synthesis.features.cache import CacheError
-from synthesis.training.checkpoint import CheckpointError, file_hash, load_checkpoint, save_checkpoint
+from synthesis.training.checkpoint import (
+    CheckpointError,
+    file_hash,
+    load_checkpoint,
+    save_checkpoint,
+)
 from synthesis.training.config import dump_toml
 from synthesis.training.loop import TrainResult, lr_at
 

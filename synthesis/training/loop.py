@@ -195,7 +195,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
             if step % cfg.train.log_every == 0 or step == 1:
                 rec = {"step": step, "split": "train", "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
                        "frames_per_s": n_frames / max(time.perf_counter() - t0, 1e-9),
-                       "minutes": train_seconds / 60, **{k: float(v) for k, v in losses.items()}}
+                       "minutes": train_seconds / 60, **{k: float(v.detach()) for k, v in losses.items()}}
                 log(rec)
                 bar.set_postfix(loss=f"{float(losses['total']):.3f}", feat=f"{float(losses['feat_after']):.3f}",
                                 dur=f"{float(losses['duration']):.3f}")

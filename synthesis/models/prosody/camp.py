@@ -37,6 +37,8 @@ from synthesis.errors import SynthesisError
 from synthesis.models.layers import MaskedConv1d
 from synthesis.models.prosody import ProsodyContext, ProsodyModule, ProsodyOutput, register_prosody
 
+INFERENCE_MODES = ("predicted", "oracle")
+
 
 def phone_word_matrix(word_index: torch.Tensor, n_words: int) -> torch.Tensor:
     """One-hot phoneme -> token membership ``[B, P, N]`` (rows of -1 indices are all zero).
@@ -138,6 +140,45 @@ class CampProsody(ProsodyModule):
             from synthesis.models.prosody.camp_predictor import CampPredictor
 
             self.predictor = CampPredictor(d_model=d_model, bottleneck=bottleneck, **predictor)
+        # A stage-1 model can only copy a recording's prosody; stage 2 speaks from text.
+        self.inference = "predicted" if self.predictor is not None else "oracle"
+        self.temperature = None
+
+    # --- inference modes (the interface synthesis.inference.Synthesizer reads) -----------------
+    def set_inference(self, mode: str, temperature: float | None = None) -> None:
+        """``predicted`` (text only, stage 2) or ``oracle`` (the recording's own word vectors).
+
+        Raises:
+            ValueError: an unknown mode, a temperature (CAMP is deterministic), or
+                ``predicted`` on a stage-1 model.
+        """
+        if mode not in INFERENCE_MODES:
+            raise ValueError(f"camp inference must be one of {', '.join(INFERENCE_MODES)}, got {mode!r}")
+        if temperature is not None:
+            raise ValueError("camp has no sampling temperature (its word vectors are deterministic)")
+        if mode == "predicted" and self.predictor is None:
+            raise ValueError("camp inference 'predicted' needs a stage-2 checkpoint; a stage-1 model has 'oracle'")
+        self.inference = mode
+
+    @property
+    def wants_reference(self) -> bool:
+        """True in oracle mode: the caller passes the recording (``synthesis.inference`` does)."""
+        return self.inference == "oracle"
+
+    @property
+    def ablation(self) -> str | None:
+        """The stage-2 input ablation (``camp_predictor.ABLATIONS`` key), None in stage 1."""
+        if self.predictor is None:
+            return None
+        from synthesis.models.prosody.camp_predictor import ABLATIONS
+
+        return next((k for k, v in ABLATIONS.items() if v == self.predictor.inputs), "+".join(self.predictor.inputs))
+
+    def label(self) -> str:
+        """A name for this model and mode in tables: camp, camp-bert_only, ..., camp-oracle."""
+        if self.inference == "oracle":
+            return "camp-oracle"
+        return "camp" if self.ablation == "both" else f"camp-{self.ablation}"
 
     # --- stage 1 ------------------------------------------------------------------------------
     def reference_vectors(self, reference: torch.Tensor, frame_mask: torch.Tensor, alignment: torch.Tensor,
@@ -180,9 +221,11 @@ class CampProsody(ProsodyModule):
                                                      ctx.word_index, n_words)
             return ProsodyOutput(self.condition(vectors, ctx.word_index, ctx.phone_mask),
                                  extras={"word_vectors": vectors, "word_frame_counts": counts})
-        if self.predictor is None:
-            raise SynthesisError("this CAMP model is stage 1 only: it needs a reference recording "
-                                 "(oracle mode) or a stage-2 checkpoint to speak from text")
+        if self.predictor is None or self.inference == "oracle":
+            what = ("this CAMP model is stage 1 only: it needs a reference recording (oracle mode) or a "
+                    "stage-2 checkpoint to speak from text") if self.predictor is None else \
+                "camp oracle mode needs the reference recording"
+            raise SynthesisError(what)
         pred = self.predictor(ctx.batch, ctx.encoder_out, ctx.phone_mask, self)
         cond = self.condition(pred["vectors"], ctx.word_index, ctx.phone_mask)
         return ProsodyOutput(cond, extras={"word_vectors": pred["vectors"], "log_durations": pred["log_durations"]})

@@ -1,0 +1,33 @@
+"""Export a run's checkpoint as a small inference file (float16 weights) with its config and metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
+from synthesis.training.config import dump_toml
+from synthesis.features.cache import write_json_atomic
+
+
+def export_checkpoint(run: str | Path, out: str | Path, which: str = "best") -> dict:
+    run, out = Path(run), Path(out)
+    ckpt = load_checkpoint(run / f"{which}.pt")
+    # float16 halves the file; buffers such as normalisation statistics keep float32.
+    state = {k: (v.half() if v.is_floating_point() and not k.endswith(("_mean", "_std", "var_stats")) else v)
+             for k, v in ckpt["state_dict"].items()}
+    payload = {k: ckpt[k] for k in ("system", "config", "cache_hashes", "step", "metrics", "train_seconds")
+               if k in ckpt}
+    payload["state_dict"] = state
+    path = out / "model.pt"
+    save_checkpoint(path, payload)
+    (out / "config.toml").write_text(dump_toml(ckpt["config"]), encoding="utf-8")
+    metrics = {"system": ckpt["system"], "step": ckpt["step"], "train_minutes": ckpt.get("train_seconds", 0) / 60,
+               "validation": ckpt.get("metrics", {}), "run": str(run)}
+    log = run / "metrics.jsonl"
+    if log.exists():
+        metrics["log_tail"] = [json.loads(line) for line in log.read_text().splitlines()[-3:]]
+    write_json_atomic(out / "metrics.json", metrics)
+    return {"checkpoint": str(path), "megabytes": path.stat().st_size / 1e6, "step": ckpt["step"]}

@@ -1,0 +1,151 @@
+"""Backbone shapes and masks, the alignment pieces (MAS, prior, forward-sum), checkpoints."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from synthesis.models.alignment import (beta_binomial_prior, binarization_loss, forward_sum_loss,
+                                        monotonic_alignment_search)
+from synthesis.models.backbone import Backbone, ModelConfig, build_model, durations_to_alignment
+from synthesis.training.data import collate
+
+TINY = dict(d_model=32, enc_layers=1, enc_heads=2, enc_ff=64, dec_layers=2, dec_hidden=64,
+            dec_dilations=(1, 2), postnet_layers=2, postnet_channels=16, predictor_hidden=32)
+
+
+def fake_item(rng, n_phones, n_frames, out_dim=64, n_words=4):
+    ids = rng.integers(14, 64, n_phones)
+    ids[0], ids[-1] = 1, 2
+    word_index = np.sort(rng.integers(0, n_words, n_phones))
+    word_index[0] = word_index[-1] = -1
+    item = {"phoneme_ids": ids.astype(np.int64), "stress": rng.integers(0, 3, n_phones).astype(np.int64),
+            "word_index": word_index.astype(np.int64),
+            "word_vectors": rng.normal(size=(n_words, 384)).astype(np.float32),
+            "mel": rng.normal(size=(n_frames, 80)).astype(np.float32),
+            "target": rng.normal(size=(n_frames, out_dim)).astype(np.float32),
+            "lf0": rng.normal(5.3, 0.2, n_frames).astype(np.float32),
+            "energy": rng.normal(-30, 5, n_frames).astype(np.float32)}
+    item["target"][:, 61] = rng.integers(0, 2, n_frames)
+    for k in ("word_pos", "word_dep", "word_head", "word_depth", "word_open_class", "word_chunk_bio",
+              "word_chunk_id", "word_punct_after", "word_to_next_punct", "word_from_prev_punct",
+              "word_sentence", "word_is_punct"):
+        item[k] = np.zeros(n_words, np.int64)
+    return item
+
+
+def brute_force_best_path(logp):
+    """Best monotonic path by enumerating every duration split (tiny sizes only)."""
+    T, P = logp.shape
+    best, best_d = -np.inf, None
+    for cuts in itertools.combinations(range(1, T), P - 1):
+        bounds = (0,) + cuts + (T,)
+        score = sum(logp[bounds[p]:bounds[p + 1], p].sum() for p in range(P))
+        if score > best:
+            best, best_d = score, [bounds[p + 1] - bounds[p] for p in range(P)]
+    return best_d
+
+
+def test_mas_matches_brute_force():
+    rng = np.random.default_rng(0)
+    for T, P in [(5, 2), (7, 3), (9, 4), (6, 6)]:
+        logp = rng.normal(size=(T, P))
+        hard = monotonic_alignment_search(torch.tensor(logp)[None].float(), torch.tensor([P]), torch.tensor([T]))[0]
+        assert hard.sum(1).eq(1).all()  # each frame to exactly one phoneme
+        assert hard.sum(0).tolist() == brute_force_best_path(logp)
+
+
+def test_mas_respects_lengths_and_refuses_too_few_frames():
+    logp = torch.zeros(2, 8, 5)
+    hard = monotonic_alignment_search(logp, torch.tensor([5, 3]), torch.tensor([8, 4]))
+    assert hard[1, 4:].sum() == 0 and hard[1, :, 3:].sum() == 0 and hard[1].sum() == 4
+    with pytest.raises(ValueError):
+        monotonic_alignment_search(logp, torch.tensor([5, 5]), torch.tensor([8, 4]))
+
+
+def test_beta_binomial_prior_is_a_distribution_near_the_diagonal():
+    prior = np.exp(beta_binomial_prior(10, 50))
+    assert np.allclose(prior.sum(1), 1.0, atol=1e-5)
+    peaks = prior.argmax(1)
+    assert peaks[0] == 0 and peaks[-1] == 9 and np.all(np.diff(peaks) >= 0)
+
+
+def test_forward_sum_prefers_the_true_alignment():
+    T, P = 12, 4
+    truth = durations_to_alignment(torch.tensor([[3, 3, 3, 3]]), torch.ones(1, P, dtype=torch.bool))[0]
+    good = torch.log(truth * 0.97 + 0.01)
+    bad = torch.log(truth.flip(2) * 0.97 + 0.01)
+    lens = torch.tensor([P]), torch.tensor([T])
+    assert forward_sum_loss(good, *lens) < forward_sum_loss(bad, *lens)
+    assert binarization_loss(truth, good) < binarization_loss(truth, bad)
+
+
+def test_durations_to_alignment():
+    align, mask = durations_to_alignment(torch.tensor([[2, 1, 3], [1, 1, 0]]), torch.tensor([[1, 1, 1], [1, 1, 0]]).bool())
+    assert align.shape == (2, 6, 3) and mask.sum(1).tolist() == [6, 2]
+    assert align[0].argmax(1).tolist() == [0, 0, 1, 2, 2, 2]
+    assert align[1, 2:].sum() == 0
+
+
+@pytest.mark.parametrize("system", ["baseline", "fs2"])
+def test_shapes_and_padding_invariance(system):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = build_model(ModelConfig(system=system, pitch_energy=system == "fs2", **TINY)).eval()
+    items = [fake_item(rng, 9, 40), fake_item(rng, 6, 25)]
+    batch = collate(items)
+    with torch.no_grad():
+        out = model(batch)
+    assert out["before"].shape == (2, 40, 64) and out["alignment"].shape == (2, 40, 9)
+    assert out["durations"].sum(1).tolist() == [40, 25]
+    assert out["after"][1, 25:].abs().sum() == 0  # padded frames stay zero
+    losses = model.losses(batch, out, step=10_000, weights={})
+    assert torch.isfinite(losses["total"])
+    # the short item alone gives the same output as inside the padded batch
+    with torch.no_grad():
+        alone = model(collate([items[1]]))
+    assert torch.allclose(alone["after"][0], out["after"][1, :25], atol=1e-4)
+    inf = model.infer(batch)
+    T = inf["features"].shape[1]
+    assert inf["features"].shape[2] == 64 and inf["durations"].shape == (2, 9)
+    assert inf["frame_mask"].sum(1).tolist() == inf["durations"].sum(1).tolist()
+    assert set(inf["features"][..., 61].unique().tolist()) <= {0.0, 1.0}
+    assert inf["durations"][1, 6:].sum() == 0 and T == int(inf["durations"].sum(1).max())
+
+
+def test_config_round_trip_and_unknown_keys():
+    cfg = ModelConfig(system="fs2", pitch_energy=True, **TINY)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError):
+        ModelConfig.from_dict({"nonsense": 1})
+    with pytest.raises(ValueError):
+        build_model(ModelConfig(system="fs2", pitch_energy=False))
+
+
+def test_prosody_hook_adds_conditioning():
+    from synthesis.models.backbone import PROSODY_MODULES, register_prosody
+    from synthesis.models.prosody import ProsodyModule, ProsodyOutput
+
+    @register_prosody("test_constant")
+    class Constant(ProsodyModule):
+        needs_reference = False
+
+        def __init__(self, dim, value=1.0):
+            super().__init__()
+            self.value = torch.nn.Parameter(torch.tensor(value))
+
+        def forward(self, ctx):
+            assert ctx.word_index.shape == ctx.phone_mask.shape
+            cond = self.value * torch.ones_like(ctx.encoder_out) * ctx.phone_mask[..., None]
+            return ProsodyOutput(cond, {"prosody_dummy": self.value ** 2})
+
+    try:
+        model = Backbone(ModelConfig(system="test", prosody="test_constant", prosody_args={"value": 0.5}, **TINY))
+        batch = collate([fake_item(np.random.default_rng(1), 7, 30)])
+        out = model(batch)
+        losses = model.losses(batch, out, 0, {})
+        assert "prosody_dummy" in losses
+        assert model.infer(batch)["features"].shape[0] == 1
+    finally:
+        PROSODY_MODULES.pop("test_constant")
