@@ -7,7 +7,7 @@ from synthesis.commands import EXIT_OK
 
 #: systems with a stage 2 (text-only prosody predictor on a frozen stage 1): module whose
 #: ``train_from_args(args) -> TrainResult`` reads the stage-2 config and the overrides below
-STAGE2_TRAINERS = {"camp": "synthesis.training.camp_stage2"}
+STAGE2_TRAINERS = {"camp": "synthesis.training.camp_stage2", "kathaka": "synthesis.training.kathaka_stage2"}
 
 
 def _cmd_train(args) -> int:
@@ -44,6 +44,10 @@ def _cmd_export(args) -> int:
     from synthesis.training.export import export_checkpoint
 
     info = export_checkpoint(args.run, args.out, which=args.which)
+    if args.mode is not None or args.temperature is not None:
+        from synthesis.training.kathaka_stage2 import set_checkpoint_inference
+
+        set_checkpoint_inference(info["checkpoint"], args.mode or "mean", args.temperature)
     print(f"exported {info['checkpoint']} ({info['megabytes']:.1f} MB, step {info['step']})")
     return EXIT_OK
 
@@ -52,16 +56,18 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a TTS system from the feature cache",
                        description="Train a system; resumes from RUN/last.pt when present. "
                                    "Under torchrun it trains on all GPUs (DistributedDataParallel).")
-    p.add_argument("--system", required=True, choices=["baseline", "fs2", "camp"], help="which system")
+    p.add_argument("--system", required=True, choices=["baseline", "fs2", "camp", "kathaka"], help="which system")
     p.add_argument("--stage", type=int, choices=[1, 2], default=1,
                    help="1: the acoustic model (with its reference encoder); 2: the text-only prosody "
-                        "predictor on a frozen stage 1 (camp)")
+                        "predictor on a frozen stage 1 (camp, kathaka)")
     p.add_argument("--config", required=True, help="TOML config, e.g. configs/baseline_cpu.toml")
     p.add_argument("--out", required=True, help="run folder (checkpoints, config, metrics.jsonl)")
     p.add_argument("--cache", help="feature cache (overrides [train] cache)")
     p.add_argument("--max-minutes", type=float, help="training time limit (overrides the config)")
     p.add_argument("--max-steps", type=int, help="step limit (overrides the config)")
     p.add_argument("--stage1", help="stage 2: the stage-1 checkpoint (overrides [stage2] stage1)")
+    p.add_argument("--sampler", choices=["bert", "graph", "both"],
+                   help="kathaka stage 2: which text sampler (overrides [stage2] sampler)")
     p.add_argument("--restart", action="store_true", help="ignore RUN/last.pt and start afresh")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
@@ -71,4 +77,7 @@ def register(sub) -> None:
     e.add_argument("run", help="run folder written by `synthesis train`")
     e.add_argument("--out", required=True, help="output folder, e.g. checkpoints/baseline")
     e.add_argument("--which", choices=["best", "last"], default="best")
+    e.add_argument("--mode", choices=["prior", "mean", "sample", "oracle"],
+                   help="kathaka: the inference mode the exported file synthesises in (docs/kathaka.md)")
+    e.add_argument("--temperature", type=float, help="kathaka: sampling temperature (prior, sample)")
     e.set_defaults(func=_cmd_export)

@@ -375,3 +375,44 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     n_train = sum(len(a["word_pos"]) for a in train_arrays)
     return TrainResult(out, step, best_val, stopped, train_seconds, n_train * step / max(len(train_arrays), 1)
                        / max(train_seconds, 1e-9))
+
+
+def train_from_args(args) -> TrainResult:
+    """``synthesis train --system kathaka --stage 2 [--sampler bert|graph|both]``: config + overrides."""
+    cfg = load_stage2_config(args.config)
+    if getattr(args, "sampler", None):
+        cfg.stage2.sampler = args.sampler
+    if getattr(args, "stage1", None):
+        cfg.stage2.stage1 = args.stage1
+    if args.cache:
+        cfg.stage2.cache = args.cache
+    if args.max_minutes is not None:
+        cfg.stage2.max_minutes = args.max_minutes
+    if args.max_steps is not None:
+        cfg.stage2.max_steps = args.max_steps
+    return train_stage2(cfg, args.out, progress=not args.quiet, resume=not args.restart)
+
+
+def set_checkpoint_inference(path: str | Path, mode: str, temperature: float | None = None) -> dict:
+    """Rewrite a Kathaka checkpoint so it synthesises in ``mode`` by default (for `synthesis
+    evaluate` and listening sets, which take checkpoint files): returns the new prosody args.
+
+    Raises:
+        CheckpointError: not a Kathaka checkpoint, or a mode it cannot run (no sampler).
+    """
+    from synthesis.models.prosody.kathaka import KathakaProsody
+
+    ckpt = load_checkpoint(path, SYSTEM)
+    args = dict(ckpt["config"]["model"].get("prosody_args", {}))
+    probe = KathakaProsody.__new__(KathakaProsody)  # validation only: no weights built
+    probe.sampler_kind = args.get("sampler")
+    try:
+        probe.set_inference(mode, temperature if temperature is not None else args.get("temperature", 1.0))
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    args.update(inference=probe.inference, temperature=probe.temperature)
+    ckpt["config"] = {**ckpt["config"], "model": {**ckpt["config"]["model"], "prosody_args": args}}
+    ckpt.pop("format", None)
+    ckpt.pop("format_version", None)
+    save_checkpoint(path, ckpt)
+    return args
