@@ -47,7 +47,7 @@ def _cmd_export(args) -> int:
     if args.mode is not None or args.temperature is not None:
         from synthesis.training.kathaka_stage2 import set_checkpoint_inference
 
-        set_checkpoint_inference(info["checkpoint"], args.mode or "mean", args.temperature)
+        set_checkpoint_inference(info["checkpoint"], args.mode, args.temperature)
     print(f"exported {info['checkpoint']} ({info['megabytes']:.1f} MB, step {info['step']})")
     return EXIT_OK
 

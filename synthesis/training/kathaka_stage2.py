@@ -393,7 +393,7 @@ def train_from_args(args) -> TrainResult:
     return train_stage2(cfg, args.out, progress=not args.quiet, resume=not args.restart)
 
 
-def set_checkpoint_inference(path: str | Path, mode: str, temperature: float | None = None) -> dict:
+def set_checkpoint_inference(path: str | Path, mode: str | None, temperature: float | None = None) -> dict:
     """Rewrite a Kathaka checkpoint so it synthesises in ``mode`` by default (for `synthesis
     evaluate` and listening sets, which take checkpoint files): returns the new prosody args.
 
@@ -406,6 +406,7 @@ def set_checkpoint_inference(path: str | Path, mode: str, temperature: float | N
     args = dict(ckpt["config"]["model"].get("prosody_args", {}))
     probe = KathakaProsody.__new__(KathakaProsody)  # validation only: no weights built
     probe.sampler_kind = args.get("sampler")
+    mode = mode or args.get("inference") or ("mean" if probe.sampler_kind else "prior")
     try:
         probe.set_inference(mode, temperature if temperature is not None else args.get("temperature", 1.0))
     except ValueError as exc:
