@@ -1,0 +1,193 @@
+"""CAMP end to end on tiny synthetic clips: stage 1 by the shared loop, stage 2, inference modes,
+and the one-line errors for a wrong stage-1 checkpoint and a cache without syntax."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from synthesis.cli import main
+from synthesis.features.cache import CacheError
+from synthesis.models.backbone import ModelConfig
+from synthesis.text.phonemes import BOS_ID, EOS_ID
+from synthesis.training.camp_stage2 import Stage2Config, build_stage2_model, load_stage1, train_stage2
+from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from synthesis.training.config import TrainConfig, TrainSettings, dump_toml
+from synthesis.training.data import ClipItem, collate
+from synthesis.training.loop import train
+
+TINY = dict(d_model=32, enc_layers=1, enc_heads=2, enc_ff=64, dec_layers=2, dec_hidden=64, dec_dilations=(1, 2),
+            postnet_layers=2, postnet_channels=16, predictor_hidden=32, att_dim=16, enc_dropout=0.0,
+            predictor_dropout=0.0)
+CAMP_ARGS = {"bottleneck": 3, "conv_channels": 16, "gru_hidden": 8, "dropout": 0.0}
+
+
+def synthetic_items(n: int, seed: int = 0) -> list[ClipItem]:
+    """Clips whose frames follow the phonemes, with a per-word loudness/pitch offset that the
+    word's POS decides: something for stage 1 to encode and stage 2 to predict from text."""
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(64, 64)).astype(np.float32)
+    mel_table = rng.normal(size=(64, 80)).astype(np.float32)
+    items = []
+    for i in range(n):
+        n_words = int(rng.integers(2, 6))
+        phones, widx = [BOS_ID], [-1]
+        for w in range(n_words):
+            k = int(rng.integers(1, 4))
+            phones += list(rng.integers(14, 64, k))
+            widx += [w] * k
+        phones.append(EOS_ID)
+        widx.append(-1)
+        phones, widx = np.array(phones, np.int64), np.array(widx, np.int64)
+        pos = rng.integers(0, 17, n_words)
+        offset = np.where(pos % 2 == 0, 1.5, -1.5)
+        dur = rng.integers(3, 6, len(phones))
+        frames = np.repeat(phones, dur)
+        frame_word = np.repeat(widx, dur)
+        shift = np.where(frame_word >= 0, offset[np.maximum(frame_word, 0)], 0.0)[:, None]
+        a = {"phoneme_ids": phones, "stress": np.zeros(len(phones), np.int64), "word_index": widx,
+             "word_vectors": rng.normal(size=(n_words, 384)).astype(np.float32),
+             "mel": (mel_table[frames] + shift + 0.05 * rng.normal(size=(len(frames), 80))).astype(np.float32),
+             "target": (table[frames] + shift).astype(np.float32),
+             "lf0": np.full(len(frames), 5.3, np.float32), "energy": np.full(len(frames), -30.0, np.float32)}
+        a["target"][:, 61] = (frames % 2).astype(np.float32)
+        for k in ("word_dep", "word_depth", "word_chunk_bio", "word_punct_after", "word_to_next_punct",
+                  "word_from_prev_punct", "word_sentence", "word_is_punct"):
+            a[k] = np.zeros(n_words, np.int64)
+        a["word_pos"], a["word_open_class"] = pos.astype(np.int64), (pos % 2).astype(np.int64)
+        a["word_head"] = np.full(n_words, n_words - 1, np.int64)
+        a["word_chunk_id"] = np.full(n_words, -1, np.int64)
+        a["word_punct_after"][:] = -1
+        items.append(ClipItem(f"syn-{i}", a))
+    return items
+
+
+def stage1_config(steps: int) -> TrainConfig:
+    return TrainConfig(model=ModelConfig(system="camp", prosody="camp", prosody_args=dict(CAMP_ARGS), **TINY),
+                       train=TrainSettings(max_steps=steps, lr=5e-3, warmup_steps=2, eval_every=10, log_every=1,
+                                           max_frames=600, threads=1),
+                       loss={**TrainConfig().loss, "binarization_start": 1000})
+
+
+def stage2_config(stage1: str, steps: int, ablation: str = "both") -> Stage2Config:
+    cfg = Stage2Config(stage1=stage1, ablation=ablation,
+                       predictor={"hidden": 16, "lstm_hidden": 8, "conv_layers": 1, "dropout": 0.0})
+    cfg.train = TrainSettings(max_steps=steps, lr=5e-3, warmup_steps=2, eval_every=10, log_every=1, max_frames=200,
+                              threads=1)
+    return cfg
+
+
+def _log(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One tiny stage 1 (the shared loop) and one stage 2 on top, shared by the tests below."""
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("camp")
+    items = synthetic_items(8)
+    train(stage1_config(40), root / "stage1", progress=False, items=(items, items[:3]))
+    torch.manual_seed(0)
+    train_stage2(stage2_config(str(root / "stage1" / "best.pt"), 60), root / "stage2", progress=False,
+                 items=(items, items[:3]))
+    return root, items
+
+
+def test_stage1_and_stage2_losses_fall(runs):
+    root, _ = runs
+    s1 = [r for r in _log(root / "stage1") if r["split"] == "train"]
+    assert s1[-1]["feat_after"] < 0.8 * s1[0]["feat_after"]
+    s2 = [r for r in _log(root / "stage2") if r["split"] == "train"]
+    first = np.mean([r["vector_mse"] for r in s2[:5]])
+    last = np.mean([r["vector_mse"] for r in s2[-5:]])
+    assert last < 0.7 * first
+    assert np.mean([r["duration_mse"] for r in s2[-5:]]) < np.mean([r["duration_mse"] for r in s2[:5]])
+    setup = _log(root / "stage2")[0]
+    assert setup["split"] == "setup" and len(setup["vector_std"]) == CAMP_ARGS["bottleneck"]
+
+
+def test_stage2_freezes_stage1_and_checkpoint_rebuilds(runs):
+    root, items = runs
+    s1 = load_checkpoint(root / "stage1" / "best.pt")["state_dict"]
+    s2 = load_checkpoint(root / "stage2" / "best.pt", "camp")
+    for k, v in s1.items():
+        assert torch.equal(v, s2["state_dict"][k]), k          # stage 1 untouched (incl. its duration model)
+    assert any(k.startswith("prosody.predictor.") for k in s2["state_dict"])
+    assert s2["stage1"]["hash"] and s2["variant"] == "both"
+    model = build_stage2_model(load_stage1(root / "stage1" / "best.pt"), stage2_config("x", 1))
+    model.load_state_dict(s2["state_dict"])
+    model.eval()
+    batch = collate([it.arrays for it in items[:3]])
+    text_only = {k: v for k, v in batch.items() if k not in ("mel", "target", "lf0", "energy", "frame_lens")}
+    out = model.infer(text_only)
+    assert out["features"].shape[0] == 3 and "log_durations" in out["prosody_extras"]
+    model.prosody.set_inference("oracle")
+    oracle = model.infer(batch)
+    assert "log_durations" not in oracle["prosody_extras"]          # oracle: stage 1's own duration model
+    assert not torch.equal(oracle["prosody_extras"]["word_vectors"], out["prosody_extras"]["word_vectors"])
+
+
+def test_resume_and_best(runs, tmp_path):
+    root, items = runs
+    cfg = stage2_config(str(root / "stage1" / "best.pt"), 12)
+    train_stage2(cfg, tmp_path / "r", progress=False, items=(items, items[:3]))
+    cfg.train.max_steps = 20
+    result = train_stage2(cfg, tmp_path / "r", progress=False, items=(items, items[:3]))
+    assert result.step == 20
+    other = stage2_config(str(root / "stage1" / "best.pt"), 25, ablation="bert_only")
+    with pytest.raises(Exception, match="another config"):
+        train_stage2(other, tmp_path / "r", progress=False, items=(items, items[:3]))
+
+
+def _cli_stage2(tmp_path, stage1, capsys) -> tuple[int, str]:
+    cfg = stage2_config(str(stage1), 2)
+    path = tmp_path / "s2.toml"
+    path.write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
+    code = main(["train", "--system", "camp", "--stage", "2", "--config", str(path), "--out", str(tmp_path / "o"),
+                 "--quiet"])
+    return code, capsys.readouterr().err
+
+
+def test_wrong_or_missing_stage1_is_a_one_line_error(runs, tmp_path, capsys):
+    root, _ = runs
+    baseline = tmp_path / "baseline.pt"
+    ck = load_checkpoint(root / "stage1" / "best.pt")
+    save_checkpoint(baseline, {**ck, "system": "baseline", "config": {**ck["config"], "model": {
+        **ck["config"]["model"], "system": "baseline", "prosody": None, "prosody_args": {}}}})
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes((root / "stage1" / "best.pt").read_bytes()[:500])
+    cases = {tmp_path / "missing.pt": "does not exist", baseline: "not a CAMP stage-1 checkpoint",
+             broken: "truncated or corrupt", root / "stage2" / "best.pt": "already a CAMP stage-2"}
+    for path, message in cases.items():
+        code, err = _cli_stage2(tmp_path, path, capsys)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "o" / "best.pt").exists()
+    with pytest.raises(CheckpointError):
+        load_stage1(baseline)
+
+
+def test_cache_without_syntax_is_a_one_line_error(runs, tmp_path):
+    root, items = runs
+    flat = [ClipItem(it.id, {**it.arrays, "word_head": np.arange(len(it.arrays["word_pos"]))}) for it in items]
+    with pytest.raises(CacheError, match="no syntax features") as err:
+        train_stage2(stage2_config(str(root / "stage1" / "best.pt"), 2), tmp_path / "o", progress=False,
+                     items=(flat, flat[:2]))
+    assert "\n" not in str(err.value) and not (tmp_path / "o" / "best.pt").exists()
+
+
+def test_bad_stage2_config_lines(tmp_path):
+    from synthesis.errors import ConfigError
+    from synthesis.training.camp_stage2 import load_stage2_config
+
+    p = tmp_path / "c.toml"
+    for text, message in [('[stage2]\nablation = "bert"\n', "ablation must be one of"),
+                          ('[predictor]\nwidth = 3\n', "unknown keys width"),
+                          ('[stage3]\n', "unknown sections"), ('[loss]\nkl = 1.0\n', "unknown keys kl"),
+                          ("[stage2\n", "not valid TOML")]:
+        p.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            load_stage2_config(p)
