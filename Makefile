@@ -2,6 +2,10 @@
 VENV := .venv/bin
 SET  ?= sets/demo
 PORT ?= 8501
+# A fresh admin token per run unless one is given (make demo ADMIN_TOKEN=...).
+ifndef ADMIN_TOKEN
+ADMIN_TOKEN := $(shell python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+endif
 
 .PHONY: install demo test
 
@@ -12,7 +16,8 @@ install:
 # validates) and serve the MUSHRA test on it.
 demo:
 	$(VENV)/synthesis validate-set $(SET) >/dev/null 2>&1 || $(VENV)/synthesis build-set --out $(SET) --force
-	$(VENV)/evalapp serve --set $(SET) --db sqlite:///$(SET).db --port $(PORT)
+	@echo "admin page: http://localhost:$(PORT)/admin  token: $(ADMIN_TOKEN)"
+	$(VENV)/evalapp serve --set $(SET) --db sqlite:///$(SET).db --port $(PORT) --admin-token $(ADMIN_TOKEN)
 
 test:
 	$(VENV)/python -m pytest -q
