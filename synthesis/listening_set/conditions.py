@@ -113,14 +113,17 @@ class CopySynthesis(ConditionSource):
 class TextToSpeech(ConditionSource):
     """A trained TTS system speaking the item's text (``synthesis.inference.Synthesizer``).
 
-    Params: ``checkpoint`` (path, required), ``vocoder`` (override by registry name); the
-    condition's ``label`` (every condition has one) names the system in reports.
+    Params: ``checkpoint`` (path, required), ``vocoder`` (override by registry name),
+    ``mode`` and ``temperature`` (a prosody module's inference mode, e.g. Kathaka ``prior``,
+    ``mean``, ``sample``, ``oracle``: docs/kathaka.md); the condition's ``label`` (every
+    condition has one) names the system in reports. A mode that reads the recording (oracle)
+    gets the item's recording.
     """
 
     kind = "tts"
     role = "system"
     aligned = False
-    params = {"checkpoint", "vocoder"}
+    params = {"checkpoint", "vocoder", "mode", "temperature"}
 
     def __init__(self, cid: str, params: dict, where: str = ""):
         super().__init__(cid, params, where)
@@ -133,8 +136,14 @@ class TextToSpeech(ConditionSource):
         vocoder = params.get("vocoder")
         if vocoder is not None and not isinstance(vocoder, str):
             raise ConfigError(f"{where}: vocoder must be a registry name, got {vocoder!r}")
+        mode, temperature = params.get("mode"), params.get("temperature")
+        if mode is not None and not isinstance(mode, str):
+            raise ConfigError(f"{where}: mode must be a string, got {mode!r}")
+        if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))):
+            raise ConfigError(f"{where}: temperature must be a number, got {temperature!r}")
         try:
-            self.synthesizer = Synthesizer.from_checkpoint(checkpoint, vocoder=vocoder)
+            self.synthesizer = Synthesizer.from_checkpoint(checkpoint, vocoder=vocoder, mode=mode,
+                                                           temperature=temperature)
         except SynthesisError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         self.config = self.synthesizer.describe()
@@ -143,7 +152,8 @@ class TextToSpeech(ConditionSource):
         if item.sample_rate != self.synthesizer.sample_rate:
             raise ConfigError(f"{self.where}: the set is at {item.sample_rate} Hz, the TTS system at "
                               f"{self.synthesizer.sample_rate} Hz")
-        return self.synthesizer.synthesise([item.text])[0]
+        references = [item.recording] if self.synthesizer.wants_reference else None
+        return self.synthesizer.synthesise([item.text], references=references)[0]
 
 
 def make_source(cid: str, kind: str, params: dict, where: str = "") -> ConditionSource:

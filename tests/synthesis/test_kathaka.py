@@ -1,5 +1,7 @@
 """Kathaka pieces: KL terms and schedule, free bits, reference encoder, parse graphs, samplers."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -7,14 +9,21 @@ from torch.distributions import Normal, kl_divergence
 
 from synthesis.models.backbone import ModelConfig, build_model
 from synthesis.models.prosody.base import ProsodyContext
-from synthesis.models.prosody.kathaka import (KathakaProsody, ReferenceEncoder, active_dims, free_bits_kl,
-                                              gaussian_kl, kl_anneal_weight, kl_per_dim)
+from synthesis.models.prosody.kathaka import (
+    KathakaProsody,
+    ReferenceEncoder,
+    active_dims,
+    free_bits_kl,
+    gaussian_kl,
+    kl_anneal_weight,
+    kl_per_dim,
+)
 from synthesis.models.prosody.samplers import GATLayer, KathakaSampler
 from synthesis.text.graph import batch_adjacency, n_edges, parse_adjacency
 from synthesis.training.data import collate
 
-TINY = dict(d_model=32, enc_layers=1, enc_heads=2, enc_ff=64, dec_layers=2, dec_hidden=64,
-            dec_dilations=(1, 2), postnet_layers=2, postnet_channels=16, predictor_hidden=32)
+TINY = {"d_model": 32, "enc_layers": 1, "enc_heads": 2, "enc_ff": 64, "dec_layers": 2, "dec_hidden": 64,
+            "dec_dilations": (1, 2), "postnet_layers": 2, "postnet_channels": 16, "predictor_hidden": 32}
 WORD_KEYS = ("word_pos", "word_depth", "word_open_class", "word_chunk_bio", "word_chunk_id", "word_punct_after",
              "word_to_next_punct", "word_from_prev_punct", "word_sentence", "word_is_punct")
 
@@ -59,7 +68,7 @@ def test_kl_anneal_schedule():
     w = [kl_anneal_weight(s, 0.01, start=100, steps=200) for s in (0, 99, 100, 200, 300, 10_000)]
     assert w == pytest.approx([0.0, 0.0, 0.0, 0.005, 0.01, 0.01])
     assert kl_anneal_weight(5, 0.5, start=0, steps=0) == 0.5
-    assert all(a <= b for a, b in zip(w, w[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(w))
 
 
 def test_free_bits_floor_and_gradient():

@@ -238,3 +238,22 @@ def test_synthesizer_modes_from_checkpoints(stage1_run, tmp_path):
     assert args["inference"] == "prior" and Synthesizer.from_checkpoint(copy).describe()["system"] == "kathaka-prior-t0.7"
     with pytest.raises(CheckpointError, match="needs a stage-2 sampler"):
         set_checkpoint_inference(run / "best.pt", "sample")
+
+
+def test_listening_set_tts_condition_takes_a_kathaka_mode(stage1_run):
+    from synthesis.audio.io import load_audio
+    from synthesis.corpus import default_corpus_path, load_corpus
+    from synthesis.errors import ConfigError
+    from synthesis.listening_set.conditions import ItemAudio, make_source
+
+    run, _ = stage1_run
+    clip = load_corpus(default_corpus_path()).by_id()["LJ001-0002"]
+    item = ItemAudio("x", "Not a corpus sentence at all.", load_audio(clip.wav_path), 22_050)
+    source = make_source("kathaka_oracle", "tts", {"checkpoint": str(run / "best.pt"), "mode": "oracle"}, "set.toml")
+    assert source.config["system"] == "kathaka-oracle"
+    wave = source.render(item)                               # the item's own recording is the reference
+    assert wave.ndim == 1 and np.isfinite(wave).all()
+    with pytest.raises(ConfigError, match="set.toml: .*needs a stage-2 sampler"):
+        make_source("k", "tts", {"checkpoint": str(run / "best.pt"), "mode": "mean"}, "set.toml")
+    with pytest.raises(ConfigError, match="temperature must be a number"):
+        make_source("k", "tts", {"checkpoint": str(run / "best.pt"), "temperature": "hot"}, "set.toml")
