@@ -191,7 +191,7 @@ class Synthesizer:
         """Waveforms plus durations, phonemes and word indices (see the module docstring).
 
         ``references`` (one 22,050 Hz recording per text) are read only in a mode that wants
-        them (oracle prosody); every chunk of a long text then reads its whole recording.
+        them (oracle prosody); each text is then synthesised in one piece, as recorded.
         """
         from synthesis.text.frontend import TextError
         from synthesis.training.data import collate, text_item_arrays
@@ -206,7 +206,10 @@ class Synthesizer:
             if not isinstance(text, str) or not text.strip():
                 raise SynthesisError(f"text {i + 1} is empty")
             pieces = []
-            for piece in split_sentences(text):
+            # A recording covers its whole text: a mode that reads it (oracle) keeps the text in
+            # one piece, since a word-level reference encoder (CAMP) aligns the recording's frames
+            # to exactly these words.
+            for piece in ([text] if mels else split_sentences(text)):
                 try:
                     pieces.append(self.frontend.analyse(piece))
                 except TextError:
@@ -214,7 +217,7 @@ class Synthesizer:
             if not pieces:
                 raise SynthesisError(f"text {i + 1} has no speakable English words: {text[:60]!r}")
             for a in pieces:
-                for sub in self._limit(a):
+                for sub in ([a] if mels else self._limit(a)):
                     chunks.append((i, sub))
         order = sorted(range(len(chunks)), key=lambda k: len(chunks[k][1].phoneme_ids))
         results: dict[int, dict] = {}

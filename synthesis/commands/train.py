@@ -40,14 +40,26 @@ def _cmd_train(args) -> int:
     return EXIT_OK
 
 
+#: systems whose exported checkpoint can carry a default inference mode: module with
+#: ``set_checkpoint_inference(path, mode, temperature)``
+INFERENCE_MODE_SETTERS = {"kathaka": "synthesis.training.kathaka_stage2", "camp": "synthesis.training.camp_stage2"}
+
+
 def _cmd_export(args) -> int:
+    from synthesis.errors import ConfigError
     from synthesis.training.export import export_checkpoint
 
     info = export_checkpoint(args.run, args.out, which=args.which)
     if args.mode is not None or args.temperature is not None:
-        from synthesis.training.kathaka_stage2 import set_checkpoint_inference
+        import importlib
 
-        set_checkpoint_inference(info["checkpoint"], args.mode, args.temperature)
+        from synthesis.training.checkpoint import load_checkpoint
+
+        system = load_checkpoint(info["checkpoint"]).get("system")
+        if system not in INFERENCE_MODE_SETTERS:
+            raise ConfigError(f"{info['checkpoint']}: system {system!r} has no inference modes")
+        importlib.import_module(INFERENCE_MODE_SETTERS[system]).set_checkpoint_inference(
+            info["checkpoint"], args.mode, args.temperature)
     print(f"exported {info['checkpoint']} ({info['megabytes']:.1f} MB, step {info['step']})")
     return EXIT_OK
 
@@ -77,7 +89,8 @@ def register(sub) -> None:
     e.add_argument("run", help="run folder written by `synthesis train`")
     e.add_argument("--out", required=True, help="output folder, e.g. checkpoints/baseline")
     e.add_argument("--which", choices=["best", "last"], default="best")
-    e.add_argument("--mode", choices=["prior", "mean", "sample", "oracle"],
-                   help="kathaka: the inference mode the exported file synthesises in (docs/kathaka.md)")
+    e.add_argument("--mode", choices=["prior", "mean", "sample", "oracle", "predicted"],
+                   help="the inference mode the exported file synthesises in: kathaka prior|mean|sample|oracle "
+                        "(docs/kathaka.md), camp predicted|oracle (docs/camp.md)")
     e.add_argument("--temperature", type=float, help="kathaka: sampling temperature (prior, sample)")
     e.set_defaults(func=_cmd_export)

@@ -380,3 +380,29 @@ def train_from_args(args) -> TrainResult:
     if getattr(args, "stage1", None):
         cfg.stage1 = args.stage1
     return train_stage2(cfg, args.out, progress=not args.quiet, resume=not args.restart)
+
+
+def set_checkpoint_inference(path: str | Path, mode: str | None, temperature: float | None = None) -> dict:
+    """Rewrite a CAMP checkpoint so it synthesises in ``mode`` (``predicted`` or ``oracle``) by
+    default: `synthesis evaluate` and listening sets take checkpoint files, not modes.
+
+    Raises:
+        CheckpointError: not a CAMP checkpoint, or a mode it cannot run (``predicted`` needs stage 2).
+    """
+    from synthesis.models.prosody.camp import CampProsody
+
+    path = Path(path)
+    ckpt = load_checkpoint(path, "camp")
+    args = dict(ckpt["config"]["model"].get("prosody_args", {}))
+    probe = CampProsody.__new__(CampProsody)  # validation only: no weights built
+    probe.predictor = args.get("predictor")
+    try:
+        probe.set_inference(mode or ("predicted" if probe.predictor is not None else "oracle"), temperature)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    args["inference"] = probe.inference
+    ckpt["config"] = {**ckpt["config"], "model": {**ckpt["config"]["model"], "prosody_args": args}}
+    ckpt.pop("format", None)
+    ckpt.pop("format_version", None)
+    save_checkpoint(path, ckpt)
+    return args

@@ -191,3 +191,25 @@ def test_bad_stage2_config_lines(tmp_path):
         p.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
             load_stage2_config(p)
+
+
+def test_exported_modes_synthesise_real_text(runs, tmp_path, capsys):
+    """export-checkpoint --mode sets the default mode; text-only and oracle synthesis both speak,
+    including a one-word sentence and words that gruut splits (James's) or reads as numbers."""
+    from synthesis.inference import Synthesizer
+
+    root, _ = runs
+    assert main(["export-checkpoint", str(root / "stage2"), "--out", str(tmp_path / "pred")]) == 0
+    assert main(["export-checkpoint", str(root / "stage2"), "--out", str(tmp_path / "oracle"), "--mode", "oracle"]) == 0
+    assert main(["export-checkpoint", str(root / "stage1"), "--out", str(tmp_path / "s1"), "--mode", "predicted"]) == 2
+    assert "needs a stage-2 checkpoint" in capsys.readouterr().err
+    pred = Synthesizer.from_checkpoint(tmp_path / "pred" / "model.pt")
+    assert pred.describe()["system"] == "camp" and not pred.wants_reference
+    out = pred.synthesise_with_details(["Hello.", 'James\'s dog, "Rex", ate 42 apples -- twice!'])
+    assert all(d["waveform"].size > 0 for d in out)
+    assert len(out[0]["words"]) == 2 and (out[0]["durations"] > 0).all()
+    oracle = Synthesizer.from_checkpoint(tmp_path / "oracle" / "model.pt")
+    assert oracle.describe()["system"] == "camp-oracle" and oracle.wants_reference
+    rec = np.random.default_rng(0).standard_normal(22_050).astype(np.float32) * 0.1
+    waves = oracle.synthesise(["One sentence. And a second one."], references=[rec])
+    assert waves[0].size > 0

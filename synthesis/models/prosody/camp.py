@@ -121,13 +121,14 @@ class CampProsody(ProsodyModule):
         bottleneck: dimensions of a word's prosody vector (CAMP: a few, so it holds prosody only).
         mel_dim, conv_channels, conv_layers, conv_kernel, gru_hidden, dropout: frame encoder.
         predictor: stage-2 predictor arguments (``CampPredictor``); absent in a stage-1 model.
+        inference: the default inference mode (``predicted`` or ``oracle``; see ``set_inference``).
     """
 
     needs_reference = True
 
     def __init__(self, d_model: int, bottleneck: int = 4, mel_dim: int = 80, conv_channels: int = 128,
                  conv_layers: int = 2, conv_kernel: int = 5, gru_hidden: int = 64, dropout: float = 0.1,
-                 predictor: dict | None = None):
+                 predictor: dict | None = None, inference: str | None = None):
         super().__init__()
         if bottleneck < 1:
             raise ValueError(f"camp bottleneck must be at least 1, got {bottleneck}")
@@ -143,6 +144,8 @@ class CampProsody(ProsodyModule):
         # A stage-1 model can only copy a recording's prosody; stage 2 speaks from text.
         self.inference = "predicted" if self.predictor is not None else "oracle"
         self.temperature = None
+        if inference is not None:  # stored by `synthesis export-checkpoint --mode`
+            self.set_inference(inference)
 
     # --- inference modes (the interface synthesis.inference.Synthesizer reads) -----------------
     def set_inference(self, mode: str, temperature: float | None = None) -> None:
