@@ -115,7 +115,8 @@ class TextToSpeech(ConditionSource):
 
     Params: ``checkpoint`` (path, required), ``vocoder`` (override by registry name),
     ``mode`` and ``temperature`` (a prosody module's inference mode, e.g. Kathaka ``prior``,
-    ``mean``, ``sample``, ``oracle``: docs/kathaka.md); the condition's ``label`` (every
+    ``mean``, ``sample``, ``oracle``: docs/kathaka.md; CAMP ``predicted``, ``oracle``:
+    docs/camp.md); the condition's ``label`` (every
     condition has one) names the system in reports. A mode that reads the recording (oracle)
     gets the item's recording.
     """
