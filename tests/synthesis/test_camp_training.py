@@ -213,3 +213,44 @@ def test_exported_modes_synthesise_real_text(runs, tmp_path, capsys):
     rec = np.random.default_rng(0).standard_normal(22_050).astype(np.float32) * 0.1
     waves = oracle.synthesise(["One sentence. And a second one."], references=[rec])
     assert waves[0].size > 0
+
+
+# --- the word-level view ------------------------------------------------------------------------
+
+def test_word_spans_and_measured_word_f0():
+    from synthesis.evaluation.word_view import measure_words, word_spans
+
+    # <bos> 4 | word0 2 phonemes 10+10 | "," 6 | word2 12 | <eos> 4 ; token 1 is the comma
+    durations = np.array([4, 10, 10, 6, 12, 4])
+    word_index = np.array([-1, 0, 0, 1, 2, -1])
+    assert word_spans(durations, word_index, 3) == [(4, 24), (24, 30), (30, 42)]
+    assert word_spans(np.array([2, 3, 2]), np.array([-1, 1, -1]), 2)[0] == (2, 2)   # a token without phonemes
+    sr, hop = 22_050, 256
+    t = np.arange(46 * hop) / sr
+    f = np.where(t < 24 * hop / sr, 120.0, 200.0)
+    wave = (0.3 * np.sin(2 * np.pi * np.cumsum(f) / sr)).astype(np.float32)
+    wp = measure_words(wave, durations, word_index, ["low", ",", "high"], [True, False, True], f0_method="dio")
+    assert wp.words == ["low", "high"]
+    assert wp.duration_s == pytest.approx([20 * hop / sr, 12 * hop / sr])
+    assert wp.f0_hz[0] == pytest.approx(120, rel=0.05) and wp.f0_hz[1] == pytest.approx(200, rel=0.05)
+
+
+def test_word_view_plot_for_a_test_sentence(runs, tmp_path):
+    from synthesis.corpus import default_corpus_path, load_corpus
+    from synthesis.evaluation.systems import EvalItem
+    from synthesis.evaluation.word_view import word_view, write_word_view
+    from synthesis.audio.io import load_audio
+    from synthesis.inference import Synthesizer
+
+    root, _ = runs
+    clip = load_corpus(default_corpus_path()).by_id()["LJ001-0002"]
+    item = EvalItem(clip.id, clip.text, load_audio(clip.wav_path))
+    systems = {"camp": Synthesizer.from_checkpoint(root / "stage2" / "best.pt"),
+               "camp-oracle": Synthesizer.from_checkpoint(root / "stage2" / "best.pt", mode="oracle")}
+    table = word_view(systems, [item])
+    row = table[clip.id]
+    assert set(row) == {"recording", "camp", "camp-oracle"}
+    assert row["recording"].words == ["in", "being", "comparatively", "modern"]
+    assert sum(row["recording"].duration_s) < len(item.recording) / 22_050
+    png, js = write_word_view(table, tmp_path, {clip.id: clip.text})
+    assert png.stat().st_size > 10_000 and json.loads(js.read_text())["words"][clip.id]["camp"]["words"]
