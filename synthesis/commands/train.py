@@ -46,7 +46,9 @@ INFERENCE_MODE_SETTERS = {"kathaka": "synthesis.training.kathaka_stage2", "camp"
 
 
 def _cmd_export(args) -> int:
-    from synthesis.errors import ConfigError
+    from pathlib import Path
+
+    from synthesis.errors import ConfigError, SynthesisError
     from synthesis.training.export import export_checkpoint
 
     info = export_checkpoint(args.run, args.out, which=args.which)
@@ -58,8 +60,14 @@ def _cmd_export(args) -> int:
         system = load_checkpoint(info["checkpoint"]).get("system")
         if system not in INFERENCE_MODE_SETTERS:
             raise ConfigError(f"{info['checkpoint']}: system {system!r} has no inference modes")
-        importlib.import_module(INFERENCE_MODE_SETTERS[system]).set_checkpoint_inference(
-            info["checkpoint"], args.mode, args.temperature)
+        try:
+            importlib.import_module(INFERENCE_MODE_SETTERS[system]).set_checkpoint_inference(
+                info["checkpoint"], args.mode, args.temperature)
+        except SynthesisError:
+            # A mode the model cannot run: take the export back, no partial output.
+            for name in ("model.pt", "config.toml", "metrics.json"):
+                (Path(args.out) / name).unlink(missing_ok=True)
+            raise
     print(f"exported {info['checkpoint']} ({info['megabytes']:.1f} MB, step {info['step']})")
     return EXIT_OK
 

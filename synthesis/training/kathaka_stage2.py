@@ -348,7 +348,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
             train_seconds = seconds_at_start + (time.perf_counter() - t_start)
             if step % s.log_every == 0 or step == 1:
                 log({"step": step, "split": "train", "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
-                     "minutes": train_seconds / 60, **{n: float(v) for n, v in losses.items()}})
+                     "minutes": train_seconds / 60, **{n: float(v.detach()) for n, v in losses.items()}})
                 bar.set_postfix(kl=f"{float(losses['kl']):.3f}", prior=f"{float(losses['prior_kl']):.3f}")
             bar.update(1)
             if step % s.eval_every == 0:
@@ -393,9 +393,11 @@ def train_from_args(args) -> TrainResult:
     return train_stage2(cfg, args.out, progress=not args.quiet, resume=not args.restart)
 
 
-def set_checkpoint_inference(path: str | Path, mode: str | None, temperature: float | None = None) -> dict:
+def set_checkpoint_inference(path: str | Path, mode: str | None, temperature: float | None = None,
+                             check_only: bool = False) -> dict:
     """Rewrite a Kathaka checkpoint so it synthesises in ``mode`` by default (for `synthesis
     evaluate` and listening sets, which take checkpoint files): returns the new prosody args.
+    ``check_only`` validates without writing (before an export, so a refusal leaves no file).
 
     Raises:
         CheckpointError: not a Kathaka checkpoint, or a mode it cannot run (no sampler).
@@ -413,6 +415,8 @@ def set_checkpoint_inference(path: str | Path, mode: str | None, temperature: fl
         raise CheckpointError(f"{path}: {exc}") from None
     args.update(inference=probe.inference, temperature=probe.temperature)
     ckpt["config"] = {**ckpt["config"], "model": {**ckpt["config"]["model"], "prosody_args": args}}
+    if check_only:
+        return args
     ckpt.pop("format", None)
     ckpt.pop("format_version", None)
     save_checkpoint(path, ckpt)

@@ -257,3 +257,15 @@ def test_listening_set_tts_condition_takes_a_kathaka_mode(stage1_run):
         make_source("k", "tts", {"checkpoint": str(run / "best.pt"), "mode": "mean"}, "set.toml")
     with pytest.raises(ConfigError, match="temperature must be a number"):
         make_source("k", "tts", {"checkpoint": str(run / "best.pt"), "temperature": "hot"}, "set.toml")
+
+
+def test_export_with_modes_and_a_refused_mode_leaves_nothing(stage1_run, tmp_path, capsys):
+    run, _ = stage1_run
+    assert main(["export-checkpoint", str(run), "--out", str(tmp_path / "prior"), "--mode", "prior",
+                 "--temperature", "0.5"]) == 0
+    ckpt = load_checkpoint(tmp_path / "prior" / "model.pt", "kathaka")
+    assert ckpt["config"]["model"]["prosody_args"]["inference"] == "prior"
+    assert ckpt["config"]["model"]["prosody_args"]["temperature"] == 0.5
+    assert main(["export-checkpoint", str(run), "--out", str(tmp_path / "bad"), "--mode", "mean"]) == 2
+    assert "needs a stage-2 sampler" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
