@@ -122,7 +122,7 @@ def main(argv=None) -> int:
         f"The large report.json is {json_size / 1024:.0f} KiB.",
         "",
         (
-            "Mixed model at scale: 700,000 ratings of the 7 compared systems exceed the dense crossed "
+            "Mixed model at scale: the ~670,000 ratings of the 7 compared systems (after screening) exceed the dense crossed "
             "fit's limits (6,000 ratings / 600 random effects), so the cell-means formulation is "
             "fitted (item-centred listener x condition means, random listener intercept; identical "
             "contrasts for complete balanced designs; see docs/analysis.md). The report states it."
