@@ -193,7 +193,7 @@ class Synthesizer:
         ``references`` (one 22,050 Hz recording per text) are read only in a mode that wants
         them (oracle prosody); each text is then synthesised in one piece, as recorded.
         """
-        from synthesis.text.frontend import TextError
+        from synthesis.text.normalize import TextError, normalize_text
         from synthesis.training.data import collate, text_item_arrays
 
         if isinstance(texts, str):
@@ -205,11 +205,16 @@ class Synthesizer:
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise SynthesisError(f"text {i + 1} is empty")
+            try:
+                # Split after normalisation, so "Mr. Smith" or "$5.50" never end a sentence.
+                normalized = normalize_text(text).text
+            except TextError:
+                raise SynthesisError(f"text {i + 1} has no speakable English words: {text[:60]!r}") from None
             pieces = []
             # A recording covers its whole text: a mode that reads it (oracle) keeps the text in
             # one piece, since a word-level reference encoder (CAMP) aligns the recording's frames
             # to exactly these words.
-            for piece in ([text] if mels else split_sentences(text)):
+            for piece in ([text] if mels else split_sentences(normalized)):
                 try:
                     pieces.append(self.frontend.analyse(piece))
                 except TextError:

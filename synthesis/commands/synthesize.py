@@ -55,7 +55,7 @@ def _cmd_synthesize(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for i, d in enumerate(details, 1):
         path = out / f"{args.prefix}{i:04d}.wav"
-        tmp = path.with_suffix(".wav.tmp")
+        tmp = path.with_name(f".{path.stem}.tmp.wav")
         write_wav(tmp, d["waveform"], synth.sample_rate)
         tmp.replace(path)
         print(f"{path}: {len(d['waveform']) / synth.sample_rate:.2f} s  {d['normalized_text'][:70]}")
