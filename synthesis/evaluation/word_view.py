@@ -200,3 +200,38 @@ def write_word_view(table: dict[str, dict[str, WordProsody]], out_dir: str | Pat
         json.dump({"texts": texts or {}, "words": data}, fh, indent=1, allow_nan=False)
     os.replace(tmp, js)
     return png, js
+
+
+def run_word_view(checkpoints: list[str], out: str | Path, clip_ids: list[str] | None = None, n_clips: int = 4,
+                  split: str = "test", corpus: str | Path | None = None) -> tuple[Path, Path]:
+    """The word view of ``checkpoints`` (``PATH`` or ``NAME=PATH``; the first one's aligner times
+    the recordings) on ``clip_ids`` or the first ``n_clips`` of ``split``; writes into ``out``.
+
+    Raises:
+        SynthesisError: a missing checkpoint, an unknown clip, no checkpoints.
+    """
+    from synthesis.audio.io import load_audio
+    from synthesis.corpus import default_corpus_path, default_split_path, load_corpus, load_split
+    from synthesis.evaluation.systems import EvalItem
+    from synthesis.inference import Synthesizer
+
+    if not checkpoints:
+        raise SynthesisError("give at least one --checkpoint")
+    systems = {}
+    for spec in checkpoints:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        synth = Synthesizer.from_checkpoint(path)
+        name = name or str(synth.describe()["system"])
+        if name in systems:
+            raise SynthesisError(f"two systems named {name!r}: write NAME=PATH")
+        systems[name] = synth
+    cor = load_corpus(corpus or default_corpus_path())
+    if not clip_ids:
+        clip_ids = list(load_split(default_split_path(cor.root), cor).subset(split))[:n_clips]
+    by_id = cor.by_id()
+    unknown = [c for c in clip_ids if c not in by_id]
+    if unknown:
+        raise SynthesisError(f"clip {unknown[0]} is not in the corpus {cor.root}")
+    items = [EvalItem(c, by_id[c].text, load_audio(by_id[c].wav_path)) for c in clip_ids]
+    table = word_view(systems, items)
+    return write_word_view(table, out, {c: by_id[c].text for c in clip_ids})

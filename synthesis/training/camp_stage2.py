@@ -334,7 +334,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
             train_seconds = seconds_at_start + (time.perf_counter() - t_start)
             if step % cfg.train.log_every == 0 or step == 1:
                 log({"step": step, "split": "train", "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
-                     "minutes": train_seconds / 60, **{k: float(v) for k, v in losses.items()}})
+                     "minutes": train_seconds / 60, **{k: float(v.detach()) for k, v in losses.items()}})
                 bar.set_postfix(vec=f"{float(losses['vector_mse']):.3f}", dur=f"{float(losses['duration_mse']):.3f}")
             bar.update(1)
             if step % cfg.train.eval_every == 0:

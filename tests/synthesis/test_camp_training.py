@@ -254,3 +254,18 @@ def test_word_view_plot_for_a_test_sentence(runs, tmp_path):
     assert sum(row["recording"].duration_s) < len(item.recording) / 22_050
     png, js = write_word_view(table, tmp_path, {clip.id: clip.text})
     assert png.stat().st_size > 10_000 and json.loads(js.read_text())["words"][clip.id]["camp"]["words"]
+
+
+def test_word_view_command_and_its_errors(runs, tmp_path, capsys):
+    root, _ = runs
+    ckpt = str(root / "stage2" / "best.pt")
+    assert main(["word-view", "--checkpoint", f"camp={ckpt}", "--clip", "LJ001-0002", "--out", str(tmp_path / "v")]) == 0
+    assert (tmp_path / "v" / "word_view.png").exists()
+    capsys.readouterr()  # MiniLM's loading bar
+    for argv, message in [(["--checkpoint", str(tmp_path / "none.pt")], "does not exist"),
+                          (["--checkpoint", ckpt, "--clip", "LJ999-9999"], "not in the corpus"),
+                          ([], "at least one --checkpoint")]:
+        assert main(["word-view", *argv, "--out", str(tmp_path / "w")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "w").exists()
