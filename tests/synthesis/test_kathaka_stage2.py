@@ -182,8 +182,7 @@ def test_stage2_reads_a_cache_with_parse_graphs(stage1_run, tmp_path):
     assert train_stage2(cfg, tmp_path / "s2", progress=False).step == 3
 
 
-def test_cli_errors_are_one_line(stage1_run, tmp_path, capsys):
-    run, _ = stage1_run
+def test_cli_errors_are_one_line(tmp_path, capsys):
     cfg = tmp_path / "s2.toml"
     cfg.write_text('[stage2]\nsampler = "graph"\n')
     code = main(["train", "--system", "kathaka", "--stage", "2", "--config", str(cfg), "--stage1",
