@@ -19,7 +19,12 @@ import torch
 
 def main() -> None:
     from synthesis.models.backbone import build_model, training_step
-    from synthesis.training.camp_stage2 import Stage2Config, build_stage2_model, precompute, step_losses
+    from synthesis.training.camp_stage2 import (
+        Stage2Config,
+        build_stage2_model,
+        precompute,
+        step_losses,
+    )
     from synthesis.training.config import load_config
     from synthesis.training.data import collate, feature_stats, load_items
 

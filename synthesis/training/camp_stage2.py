@@ -35,8 +35,13 @@ import torch
 
 from synthesis.errors import ConfigError
 from synthesis.features.cache import CacheError
-from synthesis.models.prosody.camp_predictor import ABLATIONS, INPUT_GROUPS, has_syntax
-from synthesis.training.checkpoint import CheckpointError, file_hash, load_checkpoint, save_checkpoint
+from synthesis.models.prosody.camp_predictor import ABLATIONS, has_syntax
+from synthesis.training.checkpoint import (
+    CheckpointError,
+    file_hash,
+    load_checkpoint,
+    save_checkpoint,
+)
 from synthesis.training.config import TrainSettings, dump_toml
 from synthesis.training.data import ClipItem, collate, frame_batches, load_items
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
@@ -64,7 +69,7 @@ class Stage2Config:
                 "train": asdict(self.train), "loss": dict(self.loss)}
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> "Stage2Config":
+    def from_dict(cls, d: dict, where: str = "config") -> Stage2Config:
         unknown = set(d) - {"stage2", "predictor", "train", "loss"}
         if unknown:
             raise ConfigError(f"{where}: unknown sections {', '.join(sorted(unknown))} (stage2, predictor, train, loss)")
@@ -257,7 +262,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     model = build_stage2_model(stage1, cfg, cfg.stage1).to(device)
     feature_kind = model.cfg.feature_kind
     if items is None:
-        split, manifest = _split_ids(cfg)
+        split, _ = _split_ids(cfg)
         hashes = stage1.get("cache_hashes") or {}
         train_items = load_stage2_items(cfg.train.cache, split.train, feature_kind, hashes)
         val_items = load_stage2_items(cfg.train.cache, split.validation, feature_kind, hashes)
@@ -293,7 +298,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}
-    metrics_fh = open(out / "metrics.jsonl", "a", encoding="utf-8")
+    metrics_fh = open(out / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run)
 
     def log(record: dict) -> None:
         metrics_fh.write(json.dumps(record) + "\n")

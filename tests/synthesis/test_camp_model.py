@@ -9,8 +9,14 @@ import torch
 from synthesis.models.backbone import durations_to_alignment
 from synthesis.models.prosody import PROSODY_MODULES, ProsodyContext
 from synthesis.models.prosody.camp import CampProsody, broadcast_words, pool_words
-from synthesis.models.prosody.camp_predictor import (ABLATIONS, INPUT_GROUPS, CampPredictor, MissingSyntaxError,
-                                                     has_syntax, word_features)
+from synthesis.models.prosody.camp_predictor import (
+    ABLATIONS,
+    INPUT_GROUPS,
+    CampPredictor,
+    MissingSyntaxError,
+    has_syntax,
+    word_features,
+)
 from synthesis.text.phonemes import BOS_ID, EOS_ID, SYMBOL_TO_ID
 
 

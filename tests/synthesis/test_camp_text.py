@@ -99,5 +99,5 @@ def test_pooling_follows_the_tokens_through_g2p_splits_and_punctuation(analyse):
 
 def test_pooling_a_one_word_sentence(analyse):
     a, _ = analyse("Yes!")
-    pooled, counts = _pool_real(a, 3)
+    _, counts = _pool_real(a, 3)
     assert a.words == ["Yes", "!"] and counts[0].tolist() == [3.0 * (len(a.phoneme_ids) - 3), 3.0]

@@ -13,15 +13,20 @@ from synthesis.cli import main
 from synthesis.features.cache import CacheError
 from synthesis.models.backbone import ModelConfig
 from synthesis.text.phonemes import BOS_ID, EOS_ID
-from synthesis.training.camp_stage2 import Stage2Config, build_stage2_model, load_stage1, train_stage2
+from synthesis.training.camp_stage2 import (
+    Stage2Config,
+    build_stage2_model,
+    load_stage1,
+    train_stage2,
+)
 from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from synthesis.training.config import TrainConfig, TrainSettings, dump_toml
 from synthesis.training.data import ClipItem, collate
 from synthesis.training.loop import train
 
-TINY = dict(d_model=32, enc_layers=1, enc_heads=2, enc_ff=64, dec_layers=2, dec_hidden=64, dec_dilations=(1, 2),
-            postnet_layers=2, postnet_channels=16, predictor_hidden=32, att_dim=16, enc_dropout=0.0,
-            predictor_dropout=0.0)
+TINY = {"d_model": 32, "enc_layers": 1, "enc_heads": 2, "enc_ff": 64, "dec_layers": 2, "dec_hidden": 64,
+        "dec_dilations": (1, 2), "postnet_layers": 2, "postnet_channels": 16, "predictor_hidden": 32, "att_dim": 16,
+        "enc_dropout": 0.0, "predictor_dropout": 0.0}
 CAMP_ARGS = {"bottleneck": 3, "conv_channels": 16, "gru_hidden": 8, "dropout": 0.0}
 
 
@@ -236,10 +241,10 @@ def test_word_spans_and_measured_word_f0():
 
 
 def test_word_view_plot_for_a_test_sentence(runs, tmp_path):
+    from synthesis.audio.io import load_audio
     from synthesis.corpus import default_corpus_path, load_corpus
     from synthesis.evaluation.systems import EvalItem
     from synthesis.evaluation.word_view import word_view, write_word_view
-    from synthesis.audio.io import load_audio
     from synthesis.inference import Synthesizer
 
     root, _ = runs
@@ -269,3 +274,23 @@ def test_word_view_command_and_its_errors(runs, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "w").exists()
+
+
+def test_cache_files_without_syntax_arrays_are_a_one_line_error(tmp_path):
+    """A cache whose text files lack the word arrays (older or foreign format)."""
+    from synthesis.features.cache import write_clip, write_json_atomic
+    from synthesis.training.camp_stage2 import load_stage2_items
+
+    item = synthetic_items(1)[0]
+    text = {k: v for k, v in item.arrays.items() if k not in ("mel", "target", "lf0", "energy") and
+            not k.startswith("word_")} | {"word_vectors": item.arrays["word_vectors"]}
+    n = len(item.arrays["mel"])
+    acoustic = {"log_mel": item.arrays["mel"], "world": np.zeros((n, 64), np.float32), "f0": np.zeros(n, np.float32),
+                "voiced": np.zeros(n, bool), "energy": item.arrays["energy"]}
+    write_clip(tmp_path, "acoustic", "c1", acoustic, "ha")
+    write_clip(tmp_path, "text", "c1", text, "ht")
+    write_json_atomic(tmp_path / "manifest.json", {"format_version": 1, "acoustic": {"hash": "ha"},
+                                                   "text": {"hash": "ht"}, "clips": {"c1": {}}})
+    with pytest.raises(CacheError, match="without syntax features") as err:
+        load_stage2_items(tmp_path, ["c1"], "world", {"acoustic": "ha", "text": "ht"})
+    assert "\n" not in str(err.value) and str(tmp_path) in str(err.value)

@@ -34,6 +34,8 @@ backbone's, from whose stage-1 weights it starts.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -84,7 +86,7 @@ def word_features(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if missing:
         raise MissingSyntaxError(f"no syntax features ({', '.join(missing)} missing)")
     n = len(arrays["word_pos"])
-    clip = lambda a: np.minimum(np.asarray(a, np.int64), MAX_COUNT)  # noqa: E731
+    clip = lambda a: np.minimum(np.asarray(a, np.int64), MAX_COUNT)
     chunk_id = np.asarray(arrays["word_chunk_id"], np.int64)
     head = np.asarray(arrays["word_head"], np.int64)
     chunk_pos = np.zeros(n, np.int64)
@@ -159,7 +161,7 @@ def lengths_mask(lengths: torch.Tensor, n: int) -> torch.Tensor:
 class WordInputs(nn.Module):
     """Embeds the enabled input groups of each token and concatenates them -> ``[B, N, in_dim]``."""
 
-    EMBED = {  # feature -> (group, number of values, embedding size)
+    EMBED: ClassVar[dict[str, tuple[str, int, int]]] = {  # feature -> (group, number of values, embedding size)
         "pos": ("pos", N_UPOS + 1, 16), "open_class": ("word_class", 3, 4),
         "chunk_pos": ("noun_chunk", MAX_COUNT + 1, 8), "chunk_from_end": ("noun_chunk", MAX_COUNT + 1, 8),
         "chunk_len": ("noun_chunk", MAX_COUNT + 1, 8), "chunk_head": ("noun_chunk", 3, 4),
