@@ -1,0 +1,77 @@
+"""`synthesis prepare` on two short real clips: cache layout, dtypes, skip on re-run,
+refusal of a cache built with another config, and training data read back from it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from synthesis.cli import main
+from synthesis.features.acoustic import AcousticConfig
+from synthesis.features.cache import CacheError, read_clip
+from tests.synthesis.conftest import make_mini_corpus
+
+IDS = ["LJ001-0002", "LJ001-0008"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, corpus):
+    root = make_mini_corpus(tmp_path_factory.mktemp("corpus") / "mini", corpus, IDS)
+    out = tmp_path_factory.mktemp("cache") / "c"
+    assert main(["prepare", "--corpus", str(root), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    return root, out
+
+
+def test_cache_layout_and_dtypes(prepared):
+    root, out = prepared
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["clips"]) == set(IDS)
+    assert manifest["acoustic"]["hash"] == AcousticConfig().hash()
+    assert manifest["versions"]["gruut"] and manifest["versions"]["torch"]
+    a = read_clip(out, "acoustic", IDS[0], manifest["acoustic"]["hash"])
+    t = read_clip(out, "text", IDS[0], manifest["text"]["hash"])
+    T = a["log_mel"].shape[0]
+    assert a["log_mel"].dtype == np.float16 and a["log_mel"].shape == (T, 80)
+    assert a["world"].shape == (T, 64) and a["f0"].shape == (T,) and a["voiced"].dtype == bool
+    assert np.all(a["f0"][a["voiced"]] > 60) and np.all(a["f0"][~a["voiced"]] == 0)
+    assert manifest["clips"][IDS[0]]["n_frames"] == T
+    assert t["phoneme_ids"].shape == t["word_index"].shape
+    assert t["word_vectors"].shape == (len(t["words"]), 384)
+    assert " ".join(t["words"].tolist()).startswith("in being comparatively modern")
+
+
+def test_rerun_skips_and_other_config_is_refused(prepared, capsys):
+    root, out = prepared
+    assert main(["prepare", "--corpus", str(root), "--out", str(out), "--quiet"]) == 0
+    assert "(2 already done, 0 computed)" in capsys.readouterr().out
+    original = (out / "manifest.json").read_text()
+    manifest = json.loads(original)
+    manifest["acoustic"]["hash"] = "0123456789abcdef"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    try:
+        _check_refusals(root, out, capsys)
+    finally:
+        (out / "manifest.json").write_text(original)
+
+
+def _check_refusals(root, out, capsys):
+    assert main(["prepare", "--corpus", str(root), "--out", str(out), "--quiet"]) == 2
+    assert "choose another --out" in capsys.readouterr().err
+    from synthesis.training.data import load_items
+
+    with pytest.raises(CacheError, match="built with config 0123456789abcdef"):
+        load_items(out, IDS, "world", expected_hashes={"acoustic": AcousticConfig().hash()})
+    with pytest.raises(CacheError, match="expected"):
+        read_clip(out, "acoustic", IDS[0], "ffffffffffffffff")
+
+
+def test_training_items_from_the_cache(prepared):
+    from synthesis.training.data import load_items
+
+    _, out = prepared
+    items = load_items(out, IDS, "world")
+    assert items[0].arrays["target"].shape[1] == 64 and items[0].arrays["lf0"].shape == (items[0].n_frames,)
+    mel_items = load_items(out, IDS, "log_mel")
+    assert mel_items[0].arrays["target"].shape[1] == 80
+    with pytest.raises(CacheError, match="not in the cache"):
+        load_items(out, ["LJ999-0001"], "world")
