@@ -121,7 +121,8 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, betas=(0.9, 0.98),
                             weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg.train))
-    step, best_val, bad_evals, train_seconds, frames_seen = 0, float("inf"), 0, 0.0, 0
+    step, best_val, bad_evals, train_seconds, frames_seen, best_step = 0, float("inf"), 0, 0.0, 0, 0
+    early_stop_start = int(cfg.loss.get("binarization_start", 0)) + cfg.train.eval_every
     last_path = out / "last.pt"
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, cfg.model.system)
@@ -134,6 +135,9 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         step, best_val, bad_evals = ckpt["step"], ckpt["best_val"], ckpt["bad_evals"]
+        best_step = ckpt.get("best_step", 0)
+        if best_step < early_stop_start:  # a "best" from before the alignment settled
+            best_val, bad_evals = float("inf"), 0
         train_seconds, frames_seen = ckpt.get("train_seconds", 0.0), ckpt.get("frames_seen", 0)
         random.setstate(ckpt["py_rng"])
         torch.set_rng_state(ckpt["torch_rng"])
@@ -159,7 +163,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
             return
         payload = {"system": cfg.model.system, "config": cfg.to_dict(), "cache_hashes": cache_hashes,
                    "state_dict": model.state_dict(), "step": step, "best_val": best_val,
-                   "bad_evals": bad_evals, "metrics": metrics, "train_seconds": train_seconds,
+                   "bad_evals": bad_evals, "best_step": best_step, "metrics": metrics, "train_seconds": train_seconds,
                    "frames_seen": frames_seen}
         if full:
             payload.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
@@ -205,15 +209,18 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
                 score = val["feat_after"] + val["duration"]
                 log({"step": step, "split": "validation", "score": score, "minutes": train_seconds / 60,
                      **val})
-                # Binarisation switches on mid-run and changes the loss scale: compare only
-                # the feature and duration terms, which mean the same throughout.
-                if score < best_val:
-                    best_val, bad_evals = score, 0
-                    save(out / "best.pt", {"validation": val, "score": score}, full=False)
-                else:
-                    bad_evals += 1
-                if bad_evals >= cfg.train.patience:
-                    stopped = "early_stop"
+                # Compare only the feature and duration terms (binarisation changes the loss
+                # scale mid-run), and only once the alignment has settled: before that the MAS
+                # durations are near-uniform and trivially easy to predict, so an early model
+                # would look best and trigger early stopping.
+                if step >= early_stop_start:
+                    if score < best_val:
+                        best_val, bad_evals, best_step = score, 0, step
+                        save(out / "best.pt", {"validation": val, "score": score}, full=False)
+                    else:
+                        bad_evals += 1
+                    if bad_evals >= cfg.train.patience:
+                        stopped = "early_stop"
             if cfg.train.max_minutes and train_seconds >= 60 * cfg.train.max_minutes:
                 stopped = "time"
             if stopped != "max_steps" or step >= cfg.train.max_steps or \
