@@ -63,15 +63,18 @@ def _split_ids(cfg: TrainConfig):
 
 
 def evaluate(model, items, weights: dict, max_frames: int, device, step: int) -> dict[str, float]:
-    """Mean validation losses (teacher-forced, dropout off), weighted by batch size."""
+    """Mean validation losses (teacher-forced, dropout off), weighted by batch size.
+
+    Takes the unwrapped model: a DistributedDataParallel forward would broadcast buffers, a
+    collective that hangs when only rank 0 evaluates.
+    """
     model.eval()
     sums: dict[str, float] = {}
     n = 0
     with torch.no_grad():
         for idx in frame_batches([it.n_frames for it in items], max_frames, None):
             batch = _to(collate([items[i].arrays for i in idx]), device)
-            core = model.module if hasattr(model, "module") else model
-            losses = core.losses(batch, model(batch, step), step, weights)
+            losses = model.losses(batch, model(batch, step), step, weights)
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
             n += len(idx)
@@ -201,11 +204,10 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
                        "frames_per_s": n_frames / max(time.perf_counter() - t0, 1e-9),
                        "minutes": train_seconds / 60, **{k: float(v.detach()) for k, v in losses.items()}}
                 log(rec)
-                bar.set_postfix(loss=f"{float(losses['total']):.3f}", feat=f"{float(losses['feat_after']):.3f}",
-                                dur=f"{float(losses['duration']):.3f}")
+                bar.set_postfix(loss=f"{rec['total']:.3f}", feat=f"{rec['feat_after']:.3f}", dur=f"{rec['duration']:.3f}")
             bar.update(1)
             if step % cfg.train.eval_every == 0:
-                val = evaluate(ddp_model, val_items, cfg.loss, cfg.train.max_frames, device, step)
+                val = evaluate(model, val_items, cfg.loss, cfg.train.max_frames, device, step)
                 score = val["feat_after"] + val["duration"]
                 log({"step": step, "split": "validation", "score": score, "minutes": train_seconds / 60,
                      **val})
@@ -231,7 +233,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
                 break
     bar.close()
     if not (out / "best.pt").exists() and is_main:
-        val = evaluate(ddp_model, val_items, cfg.loss, cfg.train.max_frames, device, step)
+        val = evaluate(model, val_items, cfg.loss, cfg.train.max_frames, device, step)
         best_val = val["feat_after"] + val["duration"]
         save(out / "best.pt", {"validation": val, "score": best_val}, full=False)
     save(last_path, {"validation": val}, full=True)
