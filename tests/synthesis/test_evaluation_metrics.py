@@ -115,6 +115,19 @@ def test_f0_std_ratio_sees_compressed_and_flat_prosody():
     assert math.isnan(M.f0_std_ratio(ref, np.zeros(300)))
 
 
+def test_f0_std_is_robust_to_octave_errors():
+    rng = np.random.default_rng(7)
+    ref = np.exp(np.log(150) + 0.15 * rng.normal(size=400))
+    q1, q3 = np.percentile(np.log(ref), [25, 75])
+    assert M.log_f0_std(ref) == pytest.approx((q3 - q1) / 1.349)
+    assert M.log_f0_std(ref) == pytest.approx(0.15, rel=0.15)  # the IQR estimates sigma
+    flat = np.full(400, 150.0)
+    flat[::20] = 300.0   # 5 % octave jumps of the tracker on monotone speech
+    flat[10::20] = 75.0
+    assert M.f0_std_ratio(flat, ref) == pytest.approx(0.0, abs=1e-12)
+    assert np.log(flat).std() / np.log(ref).std() > 1.0  # the plain std would call it lively
+
+
 def test_duration_ratio():
     assert M.duration_ratio(3.0, 2.0) == 1.5
     with pytest.raises(ValueError):
