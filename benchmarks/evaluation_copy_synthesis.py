@@ -106,7 +106,7 @@ def main() -> int:
     lines += [(f"Command: `python benchmarks/evaluation_copy_synthesis.py{limit}` "
                f"(= `synthesis evaluate --out {Path(args.out).name}` without checkpoints). "
                f"Machine: {platform.machine()}, 2 shared CPU cores, Python {platform.python_version()}."), ""]
-    lines.append(markdown_table(ev, f"Test split of {ev.clip_ids and 'ljspeech-mini'} ({len(ev.clip_ids)} clips)"))
+    lines.append(markdown_table(ev, f"Test split of {Path(results['corpus']).name} ({len(ev.clip_ids)} clips)"))
     lines += ["## Pause detector on the recordings", ""]
     lines += pause_validation(results, Path(args.cache))
     lines += ["", "## Timings (cold cache, shared CPU)", "",

@@ -113,6 +113,7 @@ def run_evaluation(req: EvaluationRequest) -> tuple[Evaluation, Path]:
 
 def write_output(ev: Evaluation, req: EvaluationRequest, texts: dict[str, str]) -> None:
     from synthesis.audio.io import load_audio, write_wav
+    from synthesis.corpus import default_corpus_path
     from synthesis.evaluation.report import markdown_table, plot_f0_contours
 
     out = Path(req.out)
@@ -122,7 +123,7 @@ def write_output(ev: Evaluation, req: EvaluationRequest, texts: dict[str, str]) 
         meta = {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "split": req.split,
-            "corpus": str(req.corpus) if req.corpus else None,
+            "corpus": str(req.corpus or default_corpus_path()),
             "texts": texts,
             "settings": _settings(),
         }
