@@ -114,8 +114,14 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
     if items is None:
         split, manifest = _split_ids(cfg)
         cache_hashes = {side: manifest[side]["hash"] for side in ("acoustic", "text")}
-        train_items = load_items(cfg.train.cache, split.train, cfg.model.feature_kind)
-        val_items = load_items(cfg.train.cache, split.validation, cfg.model.feature_kind)
+        # The cache must match what inference will compute: this code's text front end
+        # (phoneme inventory) and the acoustic config the vocoder is built with.
+        from synthesis.features.acoustic import AcousticConfig
+        from synthesis.text.frontend import TEXT_CONFIG_HASH
+
+        expected = {"acoustic": AcousticConfig().hash(), "text": TEXT_CONFIG_HASH}
+        train_items = load_items(cfg.train.cache, split.train, cfg.model.feature_kind, expected)
+        val_items = load_items(cfg.train.cache, split.validation, cfg.model.feature_kind, expected)
     else:
         train_items, val_items = items
     model = build_model(cfg.model).to(device)
