@@ -343,8 +343,10 @@ def recipe(spec: SystemSpec, cache_hashes: dict) -> dict:
     return {"system": asdict(spec), "configs": files, "cache": cache_hashes}
 
 
-def train_system(spec: SystemSpec, cache: Path, work: Path, progress: bool) -> Path:
-    """Stage 1 (and stage 2), then export the checkpoint to ``spec.checkpoint``'s folder."""
+def train_system(spec: SystemSpec, cache: Path, work: Path, progress: bool, split: str = "") -> Path:
+    """Stage 1 (and stage 2), then export the checkpoint to ``spec.checkpoint``'s folder.
+
+    ``split``: the split file (stage 1; empty: the committed split of the cache's corpus)."""
     import importlib
     from types import SimpleNamespace
 
@@ -355,6 +357,8 @@ def train_system(spec: SystemSpec, cache: Path, work: Path, progress: bool) -> P
     runs = work / "runs" / spec.id
     cfg = load_config(spec.stage1)
     cfg.train.cache = str(cache)
+    if split:
+        cfg.train.split = split
     if spec.max_steps:
         cfg.train.max_steps = spec.max_steps
     if spec.max_minutes >= 0:
@@ -495,7 +499,7 @@ def run_pipeline(config: PipelineConfig, *, train: tuple[str, ...] = (), evaluat
     for s in statuses:
         spec = s.spec
         if s.will_train:
-            rec = recipe(spec, cache_hashes)
+            rec = {**recipe(spec, cache_hashes), "split": config.split}
             digest = inputs_hash(rec)
             stamp = stamps.read(f"train-{spec.id}")
             if (stamp and stamp.get("inputs_hash") == digest and Path(spec.checkpoint).is_file()
@@ -505,7 +509,7 @@ def run_pipeline(config: PipelineConfig, *, train: tuple[str, ...] = (), evaluat
                 say(f"      {spec.id}: training stage 1{' + 2' if spec.stage2 else ''} into {show(work / 'runs' / spec.id)} "
                     "(resumes from last.pt)")
                 t0 = time.perf_counter()
-                path = train_system(spec, Path(config.cache), work, progress)
+                path = train_system(spec, Path(config.cache), work, progress, config.split)
                 stamps.write(f"train-{spec.id}", digest, rec, time.perf_counter() - t0,
                              {"checkpoint": str(path), "checkpoint_hash": file_digest(path)})
                 say(f"      {spec.id}: exported {show(path)} after {(time.perf_counter() - t0) / 60:.1f} min")
