@@ -22,6 +22,7 @@ def _cmd_evaluate(args) -> int:
         force=args.force,
         progress=not args.quiet,
         write_wavs=not args.no_wavs,
+        workers=args.workers,
     )
     _, out = run_evaluation(req)
     print((out / "results.md").read_text(encoding="utf-8"))
@@ -49,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--metrics", nargs="+", metavar="METRIC",
                    help=f"metric groups to compute (default all): {', '.join(METRIC_GROUPS)}")
     p.add_argument("--cache", help="per-(system, clip) cache folder (default ~/.cache/prosody-mushra/evaluation)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes for the WORLD analysis (default 1; Harvest F0 is single-threaded)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     p.add_argument("--no-wavs", action="store_true", help="do not copy the synthesised audio into --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -43,6 +43,7 @@ class EvaluationRequest:
     force: bool = False
     progress: bool = True
     write_wavs: bool = True
+    workers: int = 1
     extra_systems: list[System] = field(default_factory=list)  # for callers that bring their own
 
 
@@ -62,6 +63,8 @@ def check_request(req: EvaluationRequest) -> tuple[list[str], list[EvalItem], di
         raise SynthesisError(f"unknown split {req.split!r} (train, validation, test)")
     if req.limit is not None and req.limit < 1:
         raise SynthesisError(f"--limit must be at least 1, got {req.limit}")
+    if req.workers < 1:
+        raise SynthesisError(f"--workers must be at least 1, got {req.workers}")
     for ckpt in req.checkpoints:
         if not Path(ckpt).is_file():
             raise SynthesisError(f"{ckpt}: checkpoint file does not exist")
@@ -106,7 +109,8 @@ def run_evaluation(req: EvaluationRequest) -> tuple[Evaluation, Path]:
     models = [s.name for s in systems if s.kind not in ("recording", "copy_synthesis")]
     compare = models if len(models) >= 2 else [s.name for s in systems if s.kind == "copy_synthesis"]
     cache = Path(req.cache) if req.cache else default_evaluation_cache()
-    ev = evaluate_systems(systems, items, groups, cache, compare=compare, progress=req.progress)
+    ev = evaluate_systems(systems, items, groups, cache, compare=compare, progress=req.progress,
+                          workers=req.workers)
     write_output(ev, req, texts)
     return ev, Path(req.out)
 

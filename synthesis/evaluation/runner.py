@@ -7,6 +7,7 @@ system's ``cache_key()``; a re-run recomputes only what is missing. The result i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -204,8 +205,41 @@ class _StageTimer:
         entry["clips"] += clips
 
 
+def _analyse_file(path: Path) -> UtteranceAnalysis | str:
+    """WORLD analysis of a cached waveform; the error message instead of raising (for pools)."""
+    wave, _ = sf.read(str(path), dtype="float32")
+    try:
+        return analyse_utterance(wave)
+    except ValueError as exc:
+        return str(exc)
+
+
+def _analyse_files(paths: list[Path], ids: list[str], pool):
+    """Yield ``(clip id, analysis or error message)`` in order, in the process pool if any.
+
+    Harvest F0 is single-threaded and the slowest step of an evaluation, so clips are spread
+    over processes when a pool is given.
+    """
+    if pool is None or len(paths) < 2:
+        for cid, p in zip(ids, paths):
+            yield cid, _analyse_file(p)
+        return
+    yield from zip(ids, pool.map(_analyse_file, paths))
+
+
+def _analysis_pool(workers: int):
+    """A process pool shared by all systems (spawned: the parent may hold torch threads)."""
+    if workers <= 1:
+        return contextlib.nullcontext(None)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 def _measure_system(system: System, items: list[EvalItem], groups: list[str], cache_root: Path,
-                    progress: bool, synth_batch: int, timer: _StageTimer) -> tuple[dict, dict, dict, dict]:
+                    progress: bool, synth_batch: int, timer: _StageTimer,
+                    pool=None) -> tuple[dict, dict, dict, dict]:
     """Waves (cached paths), analyses, transcripts and MOS of one system over all items."""
     cache = ClipCache(cache_root, system)
     missing = [it for it in items if not cache.path(it.clip_id, "wav").is_file()]
@@ -225,19 +259,21 @@ def _measure_system(system: System, items: list[EvalItem], groups: list[str], ca
 
     analyses: dict[str, UtteranceAnalysis] = {}
     if _NEEDS_ANALYSIS & set(groups):
-        with _progress(len(items), f"{system.name}: WORLD analysis", progress) as bar:
-            for it in items:
-                a = cache.load_analysis(it.clip_id)
-                if a is None:
-                    t0 = time.perf_counter()
-                    try:
-                        a = analyse_utterance(cache.load_wave(it.clip_id))
-                    except ValueError as exc:
-                        raise SynthesisError(f"{system.name}: output for {it.clip_id}: {exc}") from exc
-                    timer.add("world_analysis", time.perf_counter() - t0, 1)
-                    cache.save_analysis(it.clip_id, a)
+        for it in items:
+            a = cache.load_analysis(it.clip_id)
+            if a is not None:
                 analyses[it.clip_id] = a
+        todo = [it.clip_id for it in items if it.clip_id not in analyses]
+        with _progress(len(todo), f"{system.name}: WORLD analysis", progress) as bar:
+            t0 = time.perf_counter()
+            for cid, result in _analyse_files([cache.path(c, "wav") for c in todo], todo, pool):
+                if isinstance(result, str):
+                    raise SynthesisError(f"{system.name}: output for {cid}: {result}")
+                cache.save_analysis(cid, result)
+                analyses[cid] = result
                 bar.update()
+            if todo:
+                timer.add("world_analysis", time.perf_counter() - t0, len(todo))
 
     transcripts: dict = {}
     if _NEEDS_ASR & set(groups):
@@ -346,7 +382,7 @@ def _per_clip_value(col: np.ndarray, metric: MetricSpec) -> np.ndarray:
 
 def evaluate_systems(systems: list[System], items: list[EvalItem], groups: list[str], cache_root: Path,
                      compare: list[str] | None = None, progress: bool = True, synth_batch: int = 8,
-                     n_boot: int = 2000) -> Evaluation:
+                     n_boot: int = 2000, workers: int = 1) -> Evaluation:
     """Measure every system on every item and summarise.
 
     Args:
@@ -355,16 +391,18 @@ def evaluate_systems(systems: list[System], items: list[EvalItem], groups: list[
         groups: metric groups (``check_metric_groups``).
         cache_root: folder of the per-(system, clip) cache.
         compare: names of the systems to test pairwise (Wilcoxon); none when fewer than two.
+        workers: processes for the WORLD analysis.
     """
     if not systems or systems[0].kind != "recording":
         raise ValueError("the first system must be the recordings")
     clip_ids = [it.clip_id for it in items]
     measured, timings = {}, {}
-    for system in systems:
-        timer = _StageTimer()
-        measured[system.name] = _measure_system(system, items, groups, Path(cache_root), progress, synth_batch,
-                                                timer)
-        timings[system.name] = timer.stages
+    with _analysis_pool(workers) as pool:
+        for system in systems:
+            timer = _StageTimer()
+            measured[system.name] = _measure_system(system, items, groups, Path(cache_root), progress,
+                                                    synth_batch, timer, pool)
+            timings[system.name] = timer.stages
     _, a_ref, t_ref, _ = measured[systems[0].name]
     ev = Evaluation(systems=[s.describe() for s in systems], clip_ids=clip_ids, groups=groups, per_clip={},
                     timings=timings)

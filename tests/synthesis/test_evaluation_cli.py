@@ -38,6 +38,7 @@ def run(tiny, out: Path, *extra: str) -> int:
     (["--metrics", "mcd", "loudness"], "unknown metric 'loudness'"),
     (["--split", "dev"], "unknown split 'dev'"),
     (["--limit", "0"], "--limit must be at least 1"),
+    (["--workers", "0"], "--workers must be at least 1"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(tiny, tmp_path, capsys, args, message):
     out = tmp_path / "result"
@@ -93,7 +94,7 @@ def test_a_checkpoint_the_loader_rejects_is_one_line(tiny, tmp_path, capsys, mon
 
 def test_small_real_run_scores_recordings_and_copy_synthesis(tiny, tmp_path, capsys):
     out = tmp_path / "result"
-    assert run(tiny, out, "--metrics", "mcd", "f0", "duration") == 0
+    assert run(tiny, out, "--metrics", "mcd", "f0", "duration", "--workers", "2") == 0
     printed = capsys.readouterr().out
     assert "| MCD (DTW) | dB |" in printed
     res = json.loads((out / "results.json").read_text())
