@@ -121,6 +121,10 @@ def show(path: str | Path) -> str:
         return str(path)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def show_url(url: str) -> str:
     """A database URL for display: a SQLite path shortened like ``show``."""
     prefix = "sqlite:///"
@@ -576,7 +580,7 @@ def run_pipeline(config: PipelineConfig, *, train: tuple[str, ...] = (), evaluat
     else:
         n_items = len(config.set_items) or config.set_n_items
         header(4, f"build-set: {show(out)}: {n_items} items x {n_cond} conditions (reference, "
-                  f"{len(config.set_anchors_hz)} anchors, {n_cond - 1 - len(config.set_anchors_hz)} systems)")
+                  f"{len(config.set_anchors_hz)} anchors, {_count(n_cond - 1 - len(config.set_anchors_hz), 'system')})")
         t0 = time.perf_counter()
         manifest = build_set(set_config, out, force=True, progress=progress)
         stamps.write("build-set", digest, inputs, time.perf_counter() - t0, {"set": str(out)})
