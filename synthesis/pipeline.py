@@ -347,12 +347,34 @@ def recipe(spec: SystemSpec, cache_hashes: dict) -> dict:
     return {"system": asdict(spec), "configs": files, "cache": cache_hashes}
 
 
+def stage2_config(system: str, spec: SystemSpec, stage1: Path, cache: Path, split: str = ""):
+    """The stage-2 config of ``spec`` with the pipeline's stage-1 checkpoint, cache, split and
+    overrides filled in (Kathaka keeps them in ``[stage2]``, CAMP in ``[train]``)."""
+    import importlib
+
+    cfg = importlib.import_module(STAGE2_MODULES[system]).load_stage2_config(spec.stage2)
+    settings = cfg.stage2 if system == "kathaka" else cfg.train
+    if system == "kathaka":
+        settings.stage1 = str(stage1)
+        if spec.sampler:
+            settings.sampler = spec.sampler
+    else:
+        cfg.stage1 = str(stage1)
+    settings.cache = str(cache)
+    if split:
+        settings.split = split
+    if spec.stage2_max_steps:
+        settings.max_steps = spec.stage2_max_steps
+    if spec.stage2_max_minutes >= 0:
+        settings.max_minutes = spec.stage2_max_minutes
+    return cfg
+
+
 def train_system(spec: SystemSpec, cache: Path, work: Path, progress: bool, split: str = "") -> Path:
     """Stage 1 (and stage 2), then export the checkpoint to ``spec.checkpoint``'s folder.
 
     ``split``: the split file (stage 1; empty: the committed split of the cache's corpus)."""
     import importlib
-    from types import SimpleNamespace
 
     from synthesis.training.config import load_config
     from synthesis.training.export import export_checkpoint
@@ -372,12 +394,8 @@ def train_system(spec: SystemSpec, cache: Path, work: Path, progress: bool, spli
     module = importlib.import_module(STAGE2_MODULES[cfg.model.system]) if cfg.model.system in STAGE2_MODULES else None
     if spec.stage2 and module is not None:
         stage1_best = runs / "stage1" / ("best.pt" if (runs / "stage1" / "best.pt").is_file() else "last.pt")
-        args = SimpleNamespace(config=spec.stage2, out=str(runs / "stage2"), cache=str(cache),
-                               max_steps=spec.stage2_max_steps or None,
-                               max_minutes=spec.stage2_max_minutes if spec.stage2_max_minutes >= 0 else None,
-                               stage1=str(stage1_best), sampler=spec.sampler or None, quiet=not progress,
-                               restart=False)
-        module.train_from_args(args)
+        cfg2 = stage2_config(cfg.model.system, spec, stage1_best, cache, split)
+        module.train_stage2(cfg2, runs / "stage2", progress=progress, resume=True)
         final_run = runs / "stage2"
     which = "best" if (final_run / "best.pt").is_file() else "last"
     out_dir = Path(spec.checkpoint).parent

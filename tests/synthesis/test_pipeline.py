@@ -179,6 +179,34 @@ def test_trains_when_asked_then_resumes(tmp_path, corpus, capsys):
     assert code == 0, out
     assert "prepare: up to date" in out and "baseline: up to date" in out and "build-set: up to date" in out
 
+    # a two-stage system on the same cache: CAMP stage 1 + stage 2 -> export in predicted mode
+    from synthesis.inference import Synthesizer
+    from synthesis.pipeline import SystemSpec, train_system
+
+    camp = SystemSpec(id="camp", checkpoint=str(tmp_path / "camp" / "model.pt"),
+                      stage1=str(REPO / "configs" / "camp_stage1.toml"), stage2=str(REPO / "configs" / "camp_stage2.toml"),
+                      mode="predicted", max_steps=2, stage2_max_steps=3)
+    path = train_system(camp, tmp_path / "cache", tmp_path / "work", progress=False, split=str(split_file))
+    assert (tmp_path / "work" / "runs" / "camp" / "stage2" / "last.pt").is_file()
+    info = Synthesizer.from_checkpoint(path).describe()
+    assert info["system"].startswith("camp") and info["mode"] == "predicted"
+
+
+def test_stage2_config_takes_the_pipeline_settings(tmp_path):
+    from synthesis.pipeline import SystemSpec, stage2_config
+
+    spec = SystemSpec(id="k", checkpoint="x.pt", stage1=str(REPO / "configs" / "kathaka_stage1.toml"),
+                      stage2=str(REPO / "configs" / "kathaka_stage2.toml"), sampler="bert", stage2_max_steps=7,
+                      stage2_max_minutes=1.5)
+    cfg = stage2_config("kathaka", spec, tmp_path / "s1.pt", tmp_path / "cache", "split.json")
+    s = cfg.stage2
+    assert (s.stage1, s.sampler, s.cache, s.split, s.max_steps, s.max_minutes) == (
+        str(tmp_path / "s1.pt"), "bert", str(tmp_path / "cache"), "split.json", 7, 1.5)
+    spec = SystemSpec(id="c", checkpoint="x.pt", stage1=str(REPO / "configs" / "camp_stage1.toml"),
+                      stage2=str(REPO / "configs" / "camp_stage2.toml"))
+    cfg = stage2_config("camp", spec, tmp_path / "s1.pt", tmp_path / "cache")
+    assert cfg.stage1 == str(tmp_path / "s1.pt") and cfg.train.cache == str(tmp_path / "cache")
+
 
 @pytest.mark.parametrize("body, argv_extra, message", [
     ("colour = 1\n", [], "unknown setting 'colour'"),
