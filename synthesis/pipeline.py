@@ -79,6 +79,7 @@ class PipelineConfig:
     evaluate_split: str = "test"
     evaluate_limit: int = 0
     evaluate_metrics: tuple[str, ...] = ()
+    evaluate_cache: str = ""
     set_out: str = "sets/demo"
     set_name: str = "demo"
     set_n_items: int = 12
@@ -94,7 +95,7 @@ class PipelineConfig:
 
 _TOP = {"name", "work", "corpus", "split", "cache", "prepare_workers", "systems", "evaluate", "set", "serve"}
 _SYSTEM_KEYS = {f for f in SystemSpec.__dataclass_fields__}
-_EVALUATE_KEYS = {"enabled", "split", "limit", "metrics"}
+_EVALUATE_KEYS = {"enabled", "split", "limit", "metrics", "cache"}
 _SET_KEYS = {"out", "name", "n_items", "seed", "subset", "items", "anchors_hz", "workers"}
 _SERVE_KEYS = {"db", "port"}
 
@@ -199,6 +200,11 @@ def parse_pipeline_config(data: dict, source: str = "<config>") -> PipelineConfi
     anchors = _typed(st, "anchors_hz", list, [3500, 7000], f"{source}: [set]")
     if not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in anchors):
         raise ConfigError(f"{source}: [set] anchors_hz must be a list of numbers (Hz)")
+    subset = _typed(st, "subset", str, "test", f"{source}: [set]")
+    if subset not in ("train", "validation", "test"):
+        raise ConfigError(f"{source}: [set] subset must be train, validation or test, got {subset!r}")
+    if _typed(st, "n_items", int, 12, f"{source}: [set]") < 1:
+        raise ConfigError(f"{source}: [set] n_items must be at least 1")
     name = _typed(data, "name", str, Path(source).stem or "pipeline", source)
     set_out = _path(_typed(st, "out", str, f"sets/{name}", f"{source}: [set]"))
     port = _typed(sv, "port", int, 8501, f"{source}: [serve]")
@@ -212,11 +218,12 @@ def parse_pipeline_config(data: dict, source: str = "<config>") -> PipelineConfi
         evaluate=_typed(ev, "enabled", bool, False, f"{source}: [evaluate]"),
         evaluate_split=_typed(ev, "split", str, "test", f"{source}: [evaluate]"),
         evaluate_limit=_typed(ev, "limit", int, 0, f"{source}: [evaluate]"),
-        evaluate_metrics=tuple(metrics), set_out=set_out,
+        evaluate_metrics=tuple(metrics), evaluate_cache=_path(_typed(ev, "cache", str, "", f"{source}: [evaluate]")),
+        set_out=set_out,
         set_name=_typed(st, "name", str, name, f"{source}: [set]"),
         set_n_items=_typed(st, "n_items", int, 12, f"{source}: [set]"),
         set_seed=_typed(st, "seed", int, 1234, f"{source}: [set]"),
-        set_subset=_typed(st, "subset", str, "test", f"{source}: [set]"), set_items=tuple(items),
+        set_subset=subset, set_items=tuple(items),
         set_anchors_hz=tuple(float(a) for a in anchors),
         set_workers=_typed(st, "workers", int, 2, f"{source}: [set]"),
         serve_db=_sqlite_url(_typed(sv, "db", str, "", f"{source}: [serve]"))
@@ -446,6 +453,20 @@ def set_config_for(config: PipelineConfig, systems: list[SystemStatus]):
                      split=config.split, workers=config.set_workers, source=config.source)
 
 
+def check_set_early(config: PipelineConfig) -> None:
+    """Refuse a set config that build-set would refuse (anchors, items, split), before any
+    stage runs: a typo must not surface after hours of training."""
+    from synthesis.corpus import default_corpus_path, default_split_path, load_corpus, load_split
+    from synthesis.listening_set.builder import make_sources, select_items
+
+    set_config = set_config_for(config, [])
+    make_sources(set_config)  # the reference and anchors (systems are checked when the set is built)
+    root = Path(config.corpus) if config.corpus else default_corpus_path()
+    corpus = load_corpus(root)
+    split = load_split(Path(config.split) if config.split else default_split_path(root), corpus)
+    select_items(set_config, split.subset(set_config.subset), {c.id for c in corpus.clips})
+
+
 def run_pipeline(config: PipelineConfig, *, train: tuple[str, ...] = (), evaluate: bool | None = None,
                  force: bool = False, progress: bool = True, say: Callable[[str], None] = print) -> PipelineResult:
     """Run the stages, skipping those that are up to date.
@@ -478,6 +499,7 @@ def run_pipeline(config: PipelineConfig, *, train: tuple[str, ...] = (), evaluat
 
     statuses = [inspect_system(s, s.id in want) for s in config.systems]
     result.systems = statuses
+    check_set_early(config)
     say(f"pipeline '{config.name}' ({config.source}); work folder {show(work)}")
     corpus_root = Path(config.corpus) if config.corpus else None
 
@@ -569,14 +591,14 @@ def run_pipeline(config: PipelineConfig, *, train: tuple[str, ...] = (), evaluat
             header(3, f"evaluate: up to date ({show(ev_out / 'results.md')})")
             result.stages["evaluate"] = "up to date"
         else:
-            header(3, f"evaluate: {len(available)} checkpoints, recordings and copy synthesis on the "
+            header(3, f"evaluate: {_count(len(available), 'checkpoint')}, recordings and copy synthesis on the "
                       f"{config.evaluate_split} split -> {show(ev_out)}")
             t0 = time.perf_counter()
             run_evaluation(EvaluationRequest(
                 checkpoints=[Path(s.spec.checkpoint) for s in available], split=config.evaluate_split, out=ev_out,
                 corpus=corpus_root, split_file=Path(config.split) if config.split else None,
-                limit=config.evaluate_limit or None, metrics=list(config.evaluate_metrics) or None, force=True,
-                progress=progress))
+                limit=config.evaluate_limit or None, metrics=list(config.evaluate_metrics) or None,
+                cache=Path(config.evaluate_cache) if config.evaluate_cache else None, force=True, progress=progress))
             stamps.write("evaluate", digest, inputs, time.perf_counter() - t0, {"results": str(ev_out)})
             say(f"      results in {show(ev_out / 'results.md')} ({time.perf_counter() - t0:.0f} s)")
             result.stages["evaluate"] = "ran"

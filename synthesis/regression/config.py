@@ -111,6 +111,8 @@ def parse_regress_config(data: dict, source: str = "<config>") -> RegressConfig:
     if not isinstance(anchors, list):
         raise ConfigError(f"{source}: [set] anchors_hz must be a list of cut-off frequencies in Hz")
     anchors = tuple(_number(a, f"{source}: [set]", "anchors_hz") for a in anchors)
+    if any(not 500 <= a <= 10_000 for a in anchors):
+        raise ConfigError(f"{source}: [set] anchors_hz must be cut-off frequencies in 500..10000 Hz, got {list(anchors)}")
     name = set_table.get("name", "regression")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{source}: [set] name must be a non-empty string")

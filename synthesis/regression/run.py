@@ -225,6 +225,10 @@ def run_regression(req: RegressionRequest) -> RegressionResult:
     check_output_folder(out)
     corpus = load_corpus(req.corpus or default_corpus_path())
     sentences = select_sentences(config, corpus)
+    if any(s.has_recording for s in sentences):
+        from synthesis.corpus import default_split_path, load_split
+
+        load_split(default_split_path(corpus.root), corpus)  # the listening set needs it: fail now, not after
     synths = {role: load_version(paths[role], role) for role in VERSIONS}
     names = list(config.metrics)
     recorded = [s for s in sentences if s.has_recording]

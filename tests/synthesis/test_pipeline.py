@@ -228,6 +228,36 @@ def test_bad_configs_exit_2_with_one_line(tmp_path, capsys, body, argv_extra, me
     assert not (tmp_path / "set").exists()
 
 
+@pytest.mark.parametrize("set_body, message", [
+    ('items = ["LJ999-0001"]', "item 'LJ999-0001' is not in the corpus"),
+    ("anchors_hz = [100]", "cutoff_hz must be a number of Hz in 500..10000"),
+    ("n_items = 500", "asks for 500 items but the test split holds only 40"),
+    ("subset = 'dev'", "subset must be train, validation or test"),
+])
+def test_bad_set_settings_are_refused_before_any_stage(tmp_path, capsys, set_body, message):
+    path = tmp_path / "p.toml"
+    path.write_text(f'work = "{tmp_path / "w"}"\n[set]\nout = "{tmp_path / "set"}"\n{set_body}\n')
+    code = main(["pipeline", "--config", str(path), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2 and message in captured.err, captured.err
+    assert "[1/4]" not in captured.out and not (tmp_path / "set").exists()
+
+
+def test_evaluate_stage_runs_and_then_is_up_to_date(tmp_path, baseline_files, capsys):
+    stage1, ckpt = baseline_files
+    systems = f'[[systems]]\nid = "baseline"\ncheckpoint = "{ckpt}"\nstage1 = "{stage1}"\n'
+    extra = f'[evaluate]\nlimit = 1\nmetrics = ["duration"]\ncache = "{tmp_path / "ev-cache"}"\n'
+    config = pipeline_toml(tmp_path, systems, ["LJ001-0016"], extra)
+    code, out = _run(capsys, ["pipeline", "--config", str(config), "--quiet", "--evaluate"])
+    assert code == 0, out
+    assert "[3/4] evaluate: 1 checkpoint, recordings" in out
+    results = json.loads((tmp_path / "work" / "evaluation" / "results.json").read_text())
+    assert {s["name"] for s in results["systems"]} >= {"recordings", "baseline"}
+    assert "duration_ratio" in results["summary"]["baseline"]
+    code, out = _run(capsys, ["pipeline", "--config", str(config), "--quiet", "--evaluate"])
+    assert code == 0 and "evaluate: up to date" in out
+
+
 def test_corrupt_checkpoint_is_one_line(tmp_path, capsys):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a checkpoint")

@@ -207,6 +207,7 @@ def test_bad_inputs_exit_2_and_write_nothing(release, fast_config, tmp_path, cap
     ("[metrics.wer]\nmax_worse = 1\ngate = 'yes'\n", "gate must be true or false"),
     ("colour = 1\n[metrics.wer]\nmax_worse = 1\n", "unknown setting 'colour'"),
     ("[metrics.wer]\nmax_worse = 1\n[set]\nworkers = 2\n", "[set] unknown setting 'workers'"),
+    ("[metrics.wer]\nmax_worse = 1\n[set]\nanchors_hz = [100]\n", "anchors_hz must be cut-off frequencies"),
 ])
 def test_config_errors(toml, message):
     import tomllib
