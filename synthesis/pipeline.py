@@ -88,7 +88,7 @@ class PipelineConfig:
     set_items: tuple[str, ...] = ()
     set_anchors_hz: tuple[float, ...] = (3500.0, 7000.0)
     set_workers: int = 2
-    serve_db: str = ""
+    serve_db: str = ""                # empty: one SQLite file per distinct set (``ratings_db``)
     serve_port: int = 8501
     source: str = "<config>"
 
@@ -226,8 +226,7 @@ def parse_pipeline_config(data: dict, source: str = "<config>") -> PipelineConfi
         set_subset=subset, set_items=tuple(items),
         set_anchors_hz=tuple(float(a) for a in anchors),
         set_workers=_typed(st, "workers", int, 2, f"{source}: [set]"),
-        serve_db=_sqlite_url(_typed(sv, "db", str, "", f"{source}: [serve]"))
-        or f"sqlite:///{Path(set_out).with_suffix('.db')}",
+        serve_db=_sqlite_url(_typed(sv, "db", str, "", f"{source}: [serve]")),
         serve_port=port, source=source)
 
 
@@ -426,6 +425,19 @@ class PipelineResult:
     set_dir: Path
     stages: dict[str, str] = field(default_factory=dict)     # stage -> "ran", "up to date", "skipped", ...
     seconds: float = 0.0
+    set_digest: str = ""      # the build-set inputs hash: changes whenever the set's content may
+
+    @property
+    def ratings_db(self) -> str:
+        """Where the ratings of this set go: the config's ``[serve] db``, else a SQLite file
+        beside the set named by the set's digest (``sets/demo-<digest>.db``).
+
+        evalapp refuses to serve a test name that a database already holds for another set, and
+        ratings of different sets must not mix: so a rebuilt set (a new checkpoint) gets a new
+        file, and serving the same set again resumes its own."""
+        if self.config.serve_db:
+            return self.config.serve_db
+        return f"sqlite:///{self.set_dir.parent / f'{self.set_dir.name}-{self.set_digest[:8]}.db'}"
 
 
 def file_digest(path: str | Path) -> str:
@@ -611,6 +623,7 @@ def run_pipeline(config: PipelineConfig, *, train: tuple[str, ...] = (), evaluat
     out = Path(config.set_out)
     inputs = {"set_config": set_config.canonical(), "checkpoints": ckpt_hashes}
     digest = inputs_hash(inputs)
+    result.set_digest = digest
     n_cond = len(set_config.conditions)
     if not force and stamps.up_to_date("build-set", digest) and (out / "manifest.json").is_file() \
             and not verify_set(out):

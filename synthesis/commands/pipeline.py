@@ -11,6 +11,7 @@ from synthesis.commands import EXIT_OK
 
 
 def _cmd_pipeline(args) -> int:
+    from synthesis.listening_set import read_set
     from synthesis.pipeline import load_pipeline_config, run_pipeline, serve_argv, show, show_url
 
     config = load_pipeline_config(args.config)
@@ -20,14 +21,16 @@ def _cmd_pipeline(args) -> int:
     print(f"listening set {show(result.set_dir)} ready in {result.seconds:.0f} s"
           + (f"; left out (no checkpoint): {', '.join(left_out)}" if left_out else ""), flush=True)
     if not args.serve:
-        print(f"serve it: evalapp serve --set {show(result.set_dir)} --db {show_url(args.db or config.serve_db)} "
+        print(f"serve it: evalapp serve --set {show(result.set_dir)} --db {show_url(args.db or result.ratings_db)} "
               f"--admin-token <TOKEN>")
         return EXIT_OK
     port = args.port or config.serve_port
-    db = args.db or config.serve_db
+    db = args.db or result.ratings_db
     token = args.admin_token or os.environ.get("EVALAPP_ADMIN_TOKEN") or secrets.token_urlsafe(18)
     print(f"serving the MUSHRA test: http://localhost:{port}/   admin page: http://localhost:{port}/admin   "
           f"admin token: {token}", flush=True)
+    print(f"ratings go to {show_url(db)}; afterwards: analysis report --db {show_url(db)} --test "
+          f"{read_set(result.set_dir).name} --out out/report", flush=True)
     argv = serve_argv(result.set_dir, db, port, sys.executable)
     # exec: the server replaces this process (Ctrl-C stops it); the token stays out of `ps`.
     os.execve(sys.executable, argv, {**os.environ, "EVALAPP_ADMIN_TOKEN": token})

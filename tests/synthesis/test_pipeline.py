@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -62,8 +63,9 @@ def mean_checkpoint(path: Path, cfg: TrainConfig, corpus, step: int = 0) -> Path
     return path
 
 
-def pipeline_toml(tmp: Path, systems: str, items: list[str], extra: str = "") -> Path:
+def pipeline_toml(tmp: Path, systems: str, items: list[str], extra: str = "", db: bool = True) -> Path:
     path = tmp / "pipeline.toml"
+    serve = f'[serve]\ndb = "sqlite:///{tmp / "ratings.db"}"' if db else ""
     path.write_text(f"""
 name = "t"
 work = "{tmp / 'work'}"
@@ -75,8 +77,7 @@ prepare_workers = 1
 out = "{tmp / 'set'}"
 items = {json.dumps(items)}
 workers = 1
-[serve]
-db = "sqlite:///{tmp / 'ratings.db'}"
+{serve}
 """, encoding="utf-8")
     return path
 
@@ -109,9 +110,10 @@ checkpoint = "{tmp_path / 'none' / 'model.pt'}"
 stage1 = "{REPO / 'configs' / 'kathaka_stage1.toml'}"
 stage2 = "{REPO / 'configs' / 'kathaka_stage2.toml'}"
 """
-    config = pipeline_toml(tmp_path, systems, ["LJ001-0016", "LJ002-0040"])
+    config = pipeline_toml(tmp_path, systems, ["LJ001-0016", "LJ002-0040"], db=False)
     code, out = _run(capsys, ["pipeline", "--config", str(config), "--quiet"])
     assert code == 0, out
+    db_first = re.search(r"--db (sqlite:///\S+/set-[0-9a-f]{8}\.db)", out).group(1)  # one database per set
     assert "prepare: not needed" in out and "baseline: reusing" in out
     assert "kathaka: left out" in out and "--train kathaka" in out and "evaluate: off" in out
     manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
@@ -124,13 +126,14 @@ stage2 = "{REPO / 'configs' / 'kathaka_stage2.toml'}"
 
     # a second run does nothing
     code, out = _run(capsys, ["pipeline", "--config", str(config), "--quiet"])
-    assert code == 0 and "build-set: up to date" in out
+    assert code == 0 and "build-set: up to date" in out and db_first in out
     # a new checkpoint (another file content) rebuilds the set
     mean_checkpoint(ckpt, tiny_config(), corpus, step=7)
     code, out = _run(capsys, ["pipeline", "--config", str(config), "--quiet"])
     assert code == 0 and "build-set: " in out and "up to date" not in out.split("[4/4]")[1]
     manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
     assert manifest["conditions"][3]["provenance"]["step"] == 7
+    assert db_first not in out  # another set, another ratings database
     # a damaged set is rebuilt even though the stamp matches
     victim = next((tmp_path / "set").glob("*.wav"))
     victim.write_bytes(b"RIFF broken")
