@@ -1,6 +1,5 @@
 # The three commands a newcomer needs (see README.md).
 VENV := .venv/bin
-SET  ?= sets/demo
 PORT ?= 8501
 # A fresh admin token per run unless one is given (make demo ADMIN_TOKEN=...).
 ifndef ADMIN_TOKEN
@@ -12,12 +11,11 @@ endif
 install:
 	bash scripts/install.sh
 
-# The main job: build the demo listening set from the bundled corpus (kept if it still
-# validates) and serve the MUSHRA test on it.
+# The main job: build the demo listening set from the bundled corpus and the committed
+# checkpoints (stages that are up to date are skipped) and serve the MUSHRA test on it.
+# The pipeline prints the address, the admin token and the ratings database.
 demo:
-	$(VENV)/synthesis validate-set $(SET) >/dev/null 2>&1 || $(VENV)/synthesis build-set --out $(SET) --force
-	@echo "admin page: http://localhost:$(PORT)/admin  token: $(ADMIN_TOKEN)"
-	$(VENV)/evalapp serve --set $(SET) --db sqlite:///$(SET).db --port $(PORT) --admin-token $(ADMIN_TOKEN)
+	EVALAPP_ADMIN_TOKEN=$(ADMIN_TOKEN) $(VENV)/synthesis pipeline --config configs/demo.toml --serve --port $(PORT)
 
 test:
 	$(VENV)/python -m pytest -q
