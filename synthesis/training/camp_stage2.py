@@ -26,7 +26,6 @@ import copy
 import json
 import random
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -40,9 +39,10 @@ from synthesis.training.checkpoint import (
     CheckpointError,
     file_hash,
     load_checkpoint,
+    restore_training_state,
     save_checkpoint,
 )
-from synthesis.training.config import TrainSettings, dump_toml
+from synthesis.training.config import TrainSettings, dump_toml, read_toml
 from synthesis.training.data import ClipItem, collate, frame_batches, load_items
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
 
@@ -96,14 +96,7 @@ class Stage2Config:
 
 
 def load_stage2_config(path: str | Path) -> Stage2Config:
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return Stage2Config.from_dict(raw, str(path))
+    return Stage2Config.from_dict(read_toml(path), str(path))
 
 
 # --- stage 1 -> stage-2 model ---------------------------------------------------------------------
@@ -288,13 +281,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         ckpt = load_checkpoint(last_path, "camp")
         if ckpt["config"]["model"] != model_dict or ckpt.get("stage1", {}).get("hash") != file_hash(cfg.stage1):
             raise ConfigError(f"{last_path}: was trained with another config or stage 1; use a new --out")
-        model.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        step, best_val, bad_evals = ckpt["step"], ckpt["best_val"], ckpt["bad_evals"]
-        train_seconds = ckpt.get("train_seconds", 0.0)
-        random.setstate(ckpt["py_rng"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        step, best_val, bad_evals, train_seconds = restore_training_state(ckpt, model, opt, sched)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}

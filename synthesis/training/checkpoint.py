@@ -74,3 +74,18 @@ def file_hash(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:16]
+
+
+def restore_training_state(ckpt: dict, model, optimizer, scheduler) -> tuple[int, float, int, float]:
+    """Load a full (``last.pt``) checkpoint into a run being resumed, RNG states included.
+
+    Returns ``(step, best_val, bad_evals, train_seconds)``.
+    """
+    import random
+
+    model.load_state_dict(ckpt["state_dict"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    random.setstate(ckpt["py_rng"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    return ckpt["step"], ckpt["best_val"], ckpt["bad_evals"], ckpt.get("train_seconds", 0.0)

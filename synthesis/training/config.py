@@ -66,15 +66,19 @@ class TrainConfig:
         return cls(model, train, loss)
 
 
-def load_config(path: str | Path) -> TrainConfig:
+def read_toml(path: str | Path) -> dict:
+    """A training config file as a dict; a missing file or bad TOML is a one-line ConfigError."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return TrainConfig.from_dict(raw, str(path))
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    return TrainConfig.from_dict(read_toml(path), str(path))
 
 
 def dump_toml(d: dict) -> str:

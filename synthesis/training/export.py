@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
+from synthesis.features.cache import write_json_atomic
 from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
 from synthesis.training.config import dump_toml
-from synthesis.features.cache import write_json_atomic
 
 
 def export_checkpoint(run: str | Path, out: str | Path, which: str = "best") -> dict:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import random
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -41,9 +40,10 @@ from synthesis.training.checkpoint import (
     CheckpointError,
     file_hash,
     load_checkpoint,
+    restore_training_state,
     save_checkpoint,
 )
-from synthesis.training.config import dump_toml
+from synthesis.training.config import dump_toml, read_toml
 from synthesis.training.loop import TrainResult, lr_at
 
 SYSTEM = "kathaka"
@@ -106,14 +106,7 @@ def stage2_config_from_dict(d: dict, where: str = "config") -> Stage2Config:
 
 
 def load_stage2_config(path: str | Path) -> Stage2Config:
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return stage2_config_from_dict(raw, str(path))
+    return stage2_config_from_dict(read_toml(path), str(path))
 
 
 # --- stage 1 and data ---------------------------------------------------------------------------
@@ -288,13 +281,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         if ckpt.get("stage2", {}).get("stage1_hash") != provenance["stage1_hash"] or \
                 ckpt["config"]["model"] != mcfg.to_dict():
             raise ConfigError(f"{last_path}: was trained from another stage-1 model or sampler; use a new --out")
-        model.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        step, best_val, bad_evals = ckpt["step"], ckpt["best_val"], ckpt["bad_evals"]
-        train_seconds = ckpt.get("train_seconds", 0.0)
-        random.setstate(ckpt["py_rng"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        step, best_val, bad_evals, train_seconds = restore_training_state(ckpt, model, opt, sched)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     config = {**stage1["config"], "model": mcfg.to_dict()}

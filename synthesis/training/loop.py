@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from synthesis.errors import ConfigError
-from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
+from synthesis.training.checkpoint import load_checkpoint, restore_training_state, save_checkpoint
 from synthesis.training.config import TrainConfig, dump_toml
 from synthesis.training.data import collate, feature_stats, frame_batches, load_items
 
@@ -140,16 +140,11 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
         if cache_hashes and ckpt.get("cache_hashes") and ckpt["cache_hashes"] != cache_hashes:
             raise ConfigError(f"{last_path}: trained on a cache built with another config "
                               f"({ckpt['cache_hashes']} vs {cache_hashes}); use a new --out")
-        model.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        step, best_val, bad_evals = ckpt["step"], ckpt["best_val"], ckpt["bad_evals"]
+        step, best_val, bad_evals, train_seconds = restore_training_state(ckpt, model, opt, sched)
         best_step = ckpt.get("best_step", 0)
         if best_step < early_stop_start:  # a "best" from before the alignment settled
             best_val, bad_evals = float("inf"), 0
-        train_seconds, frames_seen = ckpt.get("train_seconds", 0.0), ckpt.get("frames_seen", 0)
-        random.setstate(ckpt["py_rng"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        frames_seen = ckpt.get("frames_seen", 0)
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
