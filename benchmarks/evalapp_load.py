@@ -15,6 +15,14 @@ What it exercises (see docs/evalapp.md, "Load and fault numbers"):
   but absent or different) and duplicated rows must both be 0.
 * ``--fault``: kill -9 the server while listeners are mid-test, restart it on the same port; the
   listeners resume at the first unfinished trial the server reports for their token and finish.
+* ``--think-s S``: pacing. A listener fetches a trial's stimuli, spends a uniform random
+  0.5 S-1.5 S "listening and rating", then submits; listeners arrive at uniform random times
+  within the first S seconds. Real MUSHRA listeners spend 30-90 s on a trial of 4-6 stimuli, so
+  S = 5 is a load 6-18 times heavier than real listeners produce. ``--think-s 0`` (every request
+  back to back, all listeners in lock step) measures saturation throughput instead; latency
+  then only says how long the queue is.
+* The client's own CPU time is reported: on 2 cores the client shares the machine with the
+  server, and when it is busy its event loop adds to the latency it measures.
 
 Usage::
 
@@ -164,9 +172,12 @@ class Listener:
 
 
 async def run_listener(client: httpx.AsyncClient, base: str, lst: Listener, secret: str, stats: dict,
-                       replay: bool, stop_event: asyncio.Event) -> None:
+                       replay: bool, stop_event: asyncio.Event, think_s: float = 0.0) -> None:
     from evalapp.flow import REFERENCE_SLOT, stimulus_token
 
+    rng = random.Random(1000 + lst.number)
+    if think_s > 0:
+        await asyncio.sleep(rng.uniform(0, think_s))  # arrivals spread over the first S seconds
     while lst.next < len(lst.plans):
         if stop_event.is_set():
             return
@@ -180,6 +191,8 @@ async def run_listener(client: httpx.AsyncClient, base: str, lst: Listener, secr
                 stats["audio"].append(time.perf_counter() - t0)
                 if r.status_code != 206:
                     stats["audio_errors"] += 1
+            if think_s > 0:
+                await asyncio.sleep(rng.uniform(0.5 * think_s, 1.5 * think_s))
             ratings = scores_for(lst.number, plan.position, list(plan.order))
             body = {"position": plan.position, "time_on_page_s": 10.0, "ratings": ratings}
             for attempt in range(2 if replay and plan.position == 1 else 1):
@@ -200,13 +213,13 @@ async def run_listener(client: httpx.AsyncClient, base: str, lst: Listener, secr
 
 
 async def drive(base: str, listeners: list[Listener], secret: str, stats: dict, kill_after: int | None,
-                server: ServerProcess | None) -> None:
+                server: ServerProcess | None, think_s: float = 0.0) -> None:
     stop_event = asyncio.Event()
     limits = httpx.Limits(max_connections=len(listeners) + 10, max_keepalive_connections=len(listeners) + 10)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         rng = random.Random(3)
         tasks = [asyncio.create_task(run_listener(client, base, lst, secret, stats, rng.random() < 0.1,
-                                                  stop_event)) for lst in listeners]
+                                                  stop_event, think_s)) for lst in listeners]
         if kill_after is not None:
             while stats["acked"] < kill_after:
                 await asyncio.sleep(0.01)
@@ -257,6 +270,8 @@ def main() -> None:
     parser.add_argument("--fault", action="store_true", help="kill -9 the server mid-test and restart it")
     parser.add_argument("--set", help="listening set with at least --trials items (default: built in /tmp)")
     parser.add_argument("--workdir", default="/tmp/evalapp-load")
+    parser.add_argument("--think-s", type=float, default=5.0,
+                        help="mean seconds a listener spends on a trial before submitting (0: back to back)")
     args = parser.parse_args()
 
     from evalapp.config import fit_to_set, load_test_config
@@ -295,13 +310,13 @@ def main() -> None:
         stats = {"submit": [], "audio": [], "submit_errors": [], "audio_errors": 0, "acked": 0}
         total = args.listeners * args.trials
         cpu0 = server.cpu_seconds()
+        client0 = time.process_time()
         load0 = os.getloadavg()[0]
-        os.getloadavg()[0]
         t0 = time.perf_counter()
         restart_s = None
         resume_ok = None
         if args.fault:
-            asyncio.run(drive(server.url, listeners, test.secret, stats, total // 2, server))
+            asyncio.run(drive(server.url, listeners, test.secret, stats, total // 2, server, args.think_s))
             # Listeners resume where the server says they are: the first unfinished trial.
             restart_s = server.start()
             resume_ok = 0
@@ -318,11 +333,12 @@ def main() -> None:
                   f"duplicates {mid['duplicates']}; listeners resuming at the expected trial: "
                   f"{resume_ok}/{len(listeners)}")
             stats["submit_errors"].clear()
-            asyncio.run(drive(server.url, listeners, test.secret, stats, None, None))
+            asyncio.run(drive(server.url, listeners, test.secret, stats, None, None, args.think_s))
         else:
-            asyncio.run(drive(server.url, listeners, test.secret, stats, None, None))
+            asyncio.run(drive(server.url, listeners, test.secret, stats, None, None, args.think_s))
         wall = time.perf_counter() - t0
         server_cpu = server.cpu_seconds() - (0 if args.fault else cpu0)
+        client_cpu = time.process_time() - client0
         load1 = os.getloadavg()[0]
         result = check_database(engine, design.name, listeners, len(design.conditions))
         finished = sum(1 for lst in listeners if (s := repo.find_listener(engine, test, lst.token)) and s.finished)
@@ -333,14 +349,14 @@ def main() -> None:
             cluster.stop()
     lines = [
         (f"db={args.db} listeners={args.listeners} trials={args.trials} conditions={len(design.conditions)} "
-        f"fault={args.fault} cpus={os.cpu_count()}"),
+        f"fault={args.fault} think_s={args.think_s:g} cpus={os.cpu_count()}"),
         f"server start {startup:.1f} s; {args.listeners} listeners registered in {register_s:.1f} s",
         (f"submits acknowledged {stats['acked']} (incl. replays) in {wall:.1f} s = {stats['acked'] / wall:.0f}/s; "
         f"submit latency p50 {pct(stats['submit'], 0.5):.0f} ms, p95 {pct(stats['submit'], 0.95):.0f} ms, "
         f"max {pct(stats['submit'], 1.0):.0f} ms"),
         (f"server CPU {server_cpu:.1f} s for {stats['acked'] + len(stats['audio'])} requests = "
-         f"{1000 * server_cpu / max(1, stats['acked'] + len(stats['audio'])):.1f} ms per request; machine "
-         f"load average {load0:.1f} -> {load1:.1f} (other jobs share the cores)"),
+         f"{1000 * server_cpu / max(1, stats['acked'] + len(stats['audio'])):.1f} ms per request; client CPU "
+         f"{client_cpu:.1f} s; machine load average {load0:.1f} -> {load1:.1f}"),
         (f"stimulus requests {len(stats['audio'])}: p50 {pct(stats['audio'], 0.5):.0f} ms, "
         f"p95 {pct(stats['audio'], 0.95):.0f} ms, errors {stats['audio_errors']}"),
         (f"ratings written {result['rows']} (expected {result['expected_rows']}), listeners finished "
