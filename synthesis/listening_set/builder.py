@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,13 +176,20 @@ def _render_all(jobs: list[ItemJob], config: SetConfig, sources: list[ConditionS
                 items.append(render_item(job, config, sources, tmp))
                 bar.update()
             return items
+        # Longest clips first, so that no worker is left with a long clip while the other idles.
+        order = sorted(range(len(jobs)), key=lambda i: -os.path.getsize(jobs[i].wav_path))
+        items: list[Item | None] = [None] * len(jobs)
         with ProcessPoolExecutor(max_workers=config.workers, initializer=_init_worker,
                                  initargs=(config, str(tmp))) as pool:
-            items = []
-            for item in pool.map(_render_in_worker, jobs):
-                items.append(item)
-                bar.update()
-            return items
+            futures = {pool.submit(_render_in_worker, jobs[i]): i for i in order}
+            try:
+                for future in as_completed(futures):
+                    items[futures[future]] = future.result()
+                    bar.update()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # no work left running on failure
+                raise
+        return items
     except SynthesisError:
         raise
     finally:

@@ -54,3 +54,26 @@ def test_wrong_feature_shape_is_refused():
         get_vocoder("griffinlim").synthesise(np.zeros((10, 64), np.float32))
     with pytest.raises(ValueError, match=r"expects \[T, 64\] features"):
         get_vocoder("world").synthesise(np.zeros((10, 80), np.float32))
+
+
+@pytest.mark.parametrize("n_frames", [1, 7, 130])
+def test_griffinlim_frame_transform_matches_torch(n_frames):
+    """The unfold/overlap-add STFT used by Griffin-Lim gives torch.stft/istft's numbers."""
+    import torch
+
+    from synthesis.vocoders.griffinlim import _FrameTransform
+
+    n_fft, hop = 1024, 256
+    n = (n_frames - 1) * hop
+    if n < n_fft // 2 + 1:  # reflect padding needs more samples than half a frame
+        n = n_fft
+        n_frames = n // hop + 1
+    x = torch.randn(2, n, generator=torch.Generator().manual_seed(0))
+    window = torch.hann_window(n_fft)
+    fast = _FrameTransform(n_fft, hop, n_fft, n_frames, n)
+    ref_spec = torch.stft(x, n_fft, hop, n_fft, window, center=True, return_complex=True)
+    spec = fast.forward(x)
+    assert spec.shape == (2, n_frames, n_fft // 2 + 1)
+    assert torch.allclose(spec, ref_spec.transpose(1, 2), atol=1e-4)
+    ref_wave = torch.istft(ref_spec, n_fft, hop, n_fft, window, center=True, length=n)
+    assert torch.allclose(fast.inverse(spec), ref_wave, atol=1e-5)
