@@ -7,11 +7,22 @@ from pathlib import Path
 from synthesis.commands import EXIT_OK
 
 
+def split_checkpoint_arg(arg: str) -> tuple[str | None, Path]:
+    """``NAME=PATH`` -> (NAME, PATH); a plain path (even one holding '=') -> (None, PATH)."""
+    name, sep, path = arg.partition("=")
+    if sep and name and "/" not in name and not Path(arg).exists():
+        return name, Path(path)
+    return None, Path(arg)
+
+
 def _cmd_evaluate(args) -> int:
     from synthesis.evaluation.pipeline import EvaluationRequest, run_evaluation
 
+    specs = [split_checkpoint_arg(c) for c in args.checkpoint or []]
     req = EvaluationRequest(
-        checkpoints=[Path(c) for c in args.checkpoint or []],
+        checkpoints=[path for _, path in specs],
+        labels=[label for label, _ in specs],
+        compare_to=args.compare_to,
         split=args.split,
         out=Path(args.out),
         corpus=Path(args.corpus) if args.corpus else None,
@@ -40,8 +51,11 @@ def register(sub) -> None:
                     "checkpoint: DistillMOS, Whisper WER, MCD, F0 RMSE/correlation/range, duration, "
                     "word durations and pauses at punctuation, each with a bootstrap 95 % CI; paired "
                     "Wilcoxon tests between checkpoints. See docs/evaluation.md.")
-    p.add_argument("--checkpoint", action="append", metavar="CKPT",
-                   help="a TTS checkpoint (repeat for several; none scores only recordings and copy synthesis)")
+    p.add_argument("--checkpoint", action="append", metavar="[NAME=]CKPT",
+                   help="a TTS checkpoint, optionally with its column name (repeat for several; none scores "
+                        "only recordings and copy synthesis)")
+    p.add_argument("--compare-to", metavar="NAME",
+                   help="paired tests of every checkpoint against this one only (default: all pairs)")
     p.add_argument("--split", default="test", help="split subset: train, validation or test (default test)")
     p.add_argument("--out", required=True, help="output folder (must be empty or absent unless --force)")
     p.add_argument("--corpus", help="corpus folder (default: the bundled corpus)")

@@ -33,6 +33,8 @@ N_PLOT_CLIPS = 3
 @dataclass
 class EvaluationRequest:
     checkpoints: list[Path] = field(default_factory=list)
+    labels: list[str | None] = field(default_factory=list)  # column name per checkpoint (None: its system)
+    compare_to: str | None = None  # test every checkpoint against this one only (default: all pairs)
     split: str = "test"
     out: Path = Path("out/evaluation")
     corpus: Path | None = None
@@ -68,6 +70,13 @@ def check_request(req: EvaluationRequest) -> tuple[list[str], list[EvalItem], di
     for ckpt in req.checkpoints:
         if not Path(ckpt).is_file():
             raise SynthesisError(f"{ckpt}: checkpoint file does not exist")
+    given = [label for label in req.labels if label]
+    reserved = {"recordings", *(f"copy-{v}" for v in COPY_SYNTHESIS_VOCODERS)}
+    for label in given:
+        if label in reserved or given.count(label) > 1:
+            raise SynthesisError(f"checkpoint label {label!r} is used twice or names a built-in column")
+        if not all(ch.isalnum() or ch in "-_." for ch in label):
+            raise SynthesisError(f"checkpoint label {label!r}: use letters, digits, '-', '_' and '.' only")
     out = Path(req.out)
     if out.exists() and not out.is_dir():
         raise SynthesisError(f"{out}: exists and is not a folder")
@@ -85,8 +94,9 @@ def build_systems(req: EvaluationRequest) -> list[System]:
     systems: list[System] = [RecordingSystem()]
     systems += [CopySynthesisSystem(v) for v in COPY_SYNTHESIS_VOCODERS]
     names = {s.name for s in systems}
-    for ckpt in req.checkpoints:
-        system = CheckpointSystem(ckpt)
+    labels = list(req.labels) + [None] * (len(req.checkpoints) - len(req.labels))
+    for ckpt, label in zip(req.checkpoints, labels):
+        system = CheckpointSystem(ckpt, name=label)
         base, k = system.name, 2
         while system.name in names:  # two checkpoints of the same system: keep columns apart
             system.name = f"{base}-{k}"
@@ -108,9 +118,15 @@ def run_evaluation(req: EvaluationRequest) -> tuple[Evaluation, Path]:
     systems = build_systems(req)
     models = [s.name for s in systems if s.kind not in ("recording", "copy_synthesis")]
     compare = models if len(models) >= 2 else [s.name for s in systems if s.kind == "copy_synthesis"]
+    pairs = None
+    if req.compare_to is not None:
+        if req.compare_to not in models:
+            raise SynthesisError(f"--compare-to {req.compare_to!r} is not one of the checkpoints "
+                                 f"({', '.join(models) or 'none given'})")
+        pairs = [(m, req.compare_to) for m in models if m != req.compare_to]
     cache = Path(req.cache) if req.cache else default_evaluation_cache()
     ev = evaluate_systems(systems, items, groups, cache, compare=compare, progress=req.progress,
-                          workers=req.workers)
+                          workers=req.workers, pairs=pairs)
     write_output(ev, req, texts)
     return ev, Path(req.out)
 

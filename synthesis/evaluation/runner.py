@@ -382,7 +382,8 @@ def _per_clip_value(col: np.ndarray, metric: MetricSpec) -> np.ndarray:
 
 def evaluate_systems(systems: list[System], items: list[EvalItem], groups: list[str], cache_root: Path,
                      compare: list[str] | None = None, progress: bool = True, synth_batch: int = 8,
-                     n_boot: int = 2000, workers: int = 1) -> Evaluation:
+                     n_boot: int = 2000, workers: int = 1,
+                     pairs: list[tuple[str, str]] | None = None) -> Evaluation:
     """Measure every system on every item and summarise.
 
     Args:
@@ -392,6 +393,7 @@ def evaluate_systems(systems: list[System], items: list[EvalItem], groups: list[
         cache_root: folder of the per-(system, clip) cache.
         compare: names of the systems to test pairwise (Wilcoxon); none when fewer than two.
         workers: processes for the WORLD analysis.
+        pairs: explicit ``(a, b)`` pairs to test instead of all pairs of ``compare``.
     """
     if not systems or systems[0].kind != "recording":
         raise ValueError("the first system must be the recordings")
@@ -421,12 +423,13 @@ def evaluate_systems(systems: list[System], items: list[EvalItem], groups: list[
             col = _column(ev.per_clip[system.name], clip_ids, metric)
             stat = ratio_of_sums if metric.aggregate == "ratio" else mean_of
             ev.summary[system.name][metric.name] = bootstrap_ci(col, stat, n_boot=n_boot).to_json()
-    names = list(compare or [])
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            for metric in ev.metrics():
-                a = _per_clip_value(_column(ev.per_clip[names[i]], clip_ids, metric), metric)
-                b = _per_clip_value(_column(ev.per_clip[names[j]], clip_ids, metric), metric)
-                ev.paired_tests.append({"a": names[i], "b": names[j], "metric": metric.name,
-                                        **paired_wilcoxon(a, b).to_json()})
+    if pairs is None:
+        names = list(compare or [])
+        pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
+    for name_a, name_b in pairs:
+        for metric in ev.metrics():
+            a = _per_clip_value(_column(ev.per_clip[name_a], clip_ids, metric), metric)
+            b = _per_clip_value(_column(ev.per_clip[name_b], clip_ids, metric), metric)
+            ev.paired_tests.append({"a": name_a, "b": name_b, "metric": metric.name,
+                                    **paired_wilcoxon(a, b).to_json()})
     return ev

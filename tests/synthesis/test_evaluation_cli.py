@@ -125,12 +125,10 @@ def test_small_real_run_scores_recordings_and_copy_synthesis(tiny, tmp_path, cap
     assert not (again / "wavs").exists()
 
 
-def test_checkpoint_systems_are_scored_and_compared(tiny, tmp_path, monkeypatch):
-    """Two stand-in checkpoints through the Synthesizer interface: columns and Wilcoxon tests."""
+def install_fake_synthesizer(monkeypatch) -> None:
+    """Replace synthesis.inference by a stand-in whose 'checkpoint' file holds an output gain."""
     import sys
     import types
-
-    from synthesis.evaluation.pipeline import EvaluationRequest, run_evaluation
 
     class FakeSynthesizer:
         def __init__(self, gain):
@@ -154,6 +152,13 @@ def test_checkpoint_systems_are_scored_and_compared(tiny, tmp_path, monkeypatch)
     module = types.ModuleType("synthesis.inference")
     module.Synthesizer = FakeSynthesizer
     monkeypatch.setitem(sys.modules, "synthesis.inference", module)
+
+
+def test_checkpoint_systems_are_scored_and_compared(tiny, tmp_path, monkeypatch):
+    """Two stand-in checkpoints through the Synthesizer interface: columns and Wilcoxon tests."""
+    from synthesis.evaluation.pipeline import EvaluationRequest, run_evaluation
+
+    install_fake_synthesizer(monkeypatch)
     ckpts = []
     for gain in ("1.0", "0.5"):
         p = tmp_path / f"fake{gain}.pt"
@@ -169,6 +174,26 @@ def test_checkpoint_systems_are_scored_and_compared(tiny, tmp_path, monkeypatch)
     # MCD ignores level (c0 is excluded): the two fakes differ only in gain
     assert ev.summary["fake"]["mcd"]["value"] == pytest.approx(ev.summary["fake-2"]["mcd"]["value"], rel=0.02)
     assert "fake vs fake-2" in (out / "results.md").read_text()
+
+
+def test_named_checkpoints_are_compared_to_one_of_them(tiny, tmp_path, monkeypatch, capsys):
+    """`--checkpoint NAME=PATH` names the column; `--compare-to` tests each against that one only."""
+    install_fake_synthesizer(monkeypatch)
+    paths = {}
+    for name, gain in (("base", "1.0"), ("quiet", "0.5"), ("loud", "1.5")):
+        paths[name] = tmp_path / f"{name}.pt"
+        paths[name].write_text(gain)
+    args = [a for name in paths for a in ("--checkpoint", f"{name}={paths[name]}")]
+    out = tmp_path / "r"
+    assert run(tiny, out, *args, "--metrics", "mcd", "--compare-to", "base", "--no-wavs") == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [s["name"] for s in results["systems"]][3:] == ["base", "quiet", "loud"]
+    assert {(t["a"], t["b"]) for t in results["paired_tests"]} == {("quiet", "base"), ("loud", "base")}
+    capsys.readouterr()
+    assert run(tiny, tmp_path / "r2", *args, "--compare-to", "nobody") == 2
+    assert "--compare-to 'nobody' is not one of the checkpoints" in capsys.readouterr().err
+    assert run(tiny, tmp_path / "r3", "--checkpoint", f"recordings={paths['base']}") == 2
+    assert "names a built-in column" in capsys.readouterr().err
 
 
 def test_harvest_f0_of_a_tone_shifted_by_a_known_ratio():
