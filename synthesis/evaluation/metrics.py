@@ -74,12 +74,19 @@ def mcd_dtw(mcep_sys: np.ndarray, mcep_ref: np.ndarray) -> tuple[float, np.ndarr
     return float(cost[path[:, 0], path[:, 1]].mean()), path
 
 
+#: a frame whose F0 is off by more than 20 % is a gross pitch error (Chu & Alwan 2009), which
+#: catches octave jumps of the F0 tracker rather than a different melody
+GROSS_ERROR_RATIO = 0.2
+
+
 @dataclass(frozen=True)
 class F0Scores:
     rmse_hz: float
     rmse_cents: float
     log_f0_corr: float
     n_frames: int
+    gross_error_rate: float = float("nan")
+    fine_rmse_cents: float = float("nan")
 
 
 def f0_scores_on_path(f0_sys: np.ndarray, f0_ref: np.ndarray, path: np.ndarray) -> F0Scores:
@@ -93,6 +100,9 @@ def f0_scores_on_path(f0_sys: np.ndarray, f0_ref: np.ndarray, path: np.ndarray) 
     Returns:
         RMSE in Hz and in cents (1200 log2 of the ratio), and the Pearson correlation of
         log-F0; NaN where fewer than two frames are voiced in both (correlation needs spread).
+        Also the share of gross pitch errors (off by more than 20 %) and the RMSE in cents over
+        the other frames: Harvest halves or doubles F0 on a few percent of the frames of
+        resynthesised speech, and a few such frames dominate the plain RMSE.
     """
     fs = np.asarray(f0_sys, dtype=np.float64)[path[:, 0]]
     fr = np.asarray(f0_ref, dtype=np.float64)[path[:, 1]]
@@ -109,7 +119,9 @@ def f0_scores_on_path(f0_sys: np.ndarray, f0_ref: np.ndarray, path: np.ndarray) 
         corr = float("nan")
     else:
         corr = float(np.corrcoef(ls, lr)[0, 1])
-    return F0Scores(rmse_hz, rmse_cents, corr, n)
+    gross = np.abs(fs / fr - 1.0) > GROSS_ERROR_RATIO
+    fine = float(np.sqrt(np.mean(cents[~gross] ** 2))) if (~gross).any() else float("nan")
+    return F0Scores(rmse_hz, rmse_cents, corr, n, float(gross.mean()), fine)
 
 
 #: interquartile range of a normal distribution in standard deviations (2 * 0.6745)

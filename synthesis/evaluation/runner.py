@@ -48,6 +48,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("f0_rmse_hz", "F0 RMSE", "Hz", "f0", "lower", "mean", 1.0, 1),
     MetricSpec("f0_rmse_cents", "F0 RMSE", "cents", "f0", "lower", "mean", 1.0, 0),
     MetricSpec("log_f0_corr", "log-F0 correlation", "r", "f0", "higher", "mean"),
+    MetricSpec("f0_gross_error", "gross pitch error (> 20 %)", "%", "f0", "lower", "mean", 100.0, 1),
+    MetricSpec("f0_rmse_fine_cents", "F0 RMSE without gross errors", "cents", "f0", "lower", "mean", 1.0, 0),
     MetricSpec("f0_std_ratio", "F0 std ratio", "sys/rec", "f0", "closer to 1", "mean"),
     MetricSpec("duration_ratio", "duration ratio", "sys/rec", "duration", "closer to 1", "mean"),
     MetricSpec("word_duration_error", "word duration error", "ms", "word_durations", "lower", "mean", 1000.0, 0),
@@ -333,6 +335,7 @@ def _clip_metrics(groups: list[str], item: EvalItem, a_sys, a_ref, t_sys, t_ref,
     if "f0" in groups:
         f0s = M.f0_scores_on_path(a_sys.f0, a_ref.f0, path)
         out.update(f0_rmse_hz=f0s.rmse_hz, f0_rmse_cents=f0s.rmse_cents, log_f0_corr=f0s.log_f0_corr,
+                   f0_gross_error=f0s.gross_error_rate, f0_rmse_fine_cents=f0s.fine_rmse_cents,
                    f0_std_ratio=M.f0_std_ratio(a_sys.f0, a_ref.f0))
     if "duration" in groups:
         out["duration_ratio"] = M.duration_ratio(a_sys.speech_seconds, a_ref.speech_seconds)

@@ -96,6 +96,18 @@ def test_f0_shifted_by_a_known_ratio():
     assert s.rmse_cents == pytest.approx(100.0, rel=1e-9)
     assert s.rmse_hz == pytest.approx(np.sqrt(np.mean((ref[both] * (2 ** (1 / 12) - 1)) ** 2)), rel=1e-9)
     assert s.log_f0_corr == pytest.approx(1.0, abs=1e-12)
+    assert s.gross_error_rate == 0.0 and s.fine_rmse_cents == pytest.approx(100.0, rel=1e-9)
+
+
+def test_octave_errors_are_counted_apart_from_the_melody():
+    ref = np.full(100, 200.0)
+    sys = ref * 2 ** (50 / 1200)     # fifty cents sharp throughout
+    sys[:5] = ref[:5] / 2            # and five frames an octave low (a tracker error)
+    path = np.stack([np.arange(100), np.arange(100)], axis=1)
+    s = M.f0_scores_on_path(sys, ref, path)
+    assert s.gross_error_rate == pytest.approx(0.05)
+    assert s.fine_rmse_cents == pytest.approx(50.0, rel=1e-9)
+    assert s.rmse_cents == pytest.approx(np.sqrt(0.95 * 50 ** 2 + 0.05 * 1200 ** 2), rel=1e-9)
 
 
 def test_f0_scores_without_common_voiced_frames_are_nan():
