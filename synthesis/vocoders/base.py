@@ -78,7 +78,7 @@ def available_vocoders() -> list[str]:
 
 
 def get_vocoder(name: str, **kwargs) -> Vocoder:
-    """A vocoder by registry name (``griffinlim``, ``world``)."""
+    """A vocoder by registry name (``griffinlim``, ``world``, ``vocos``, ``hifigan``)."""
     _load_builtin()
     if name not in _REGISTRY:
         raise KeyError(f"unknown vocoder {name!r} (known: {', '.join(sorted(_REGISTRY))})")
@@ -87,4 +87,4 @@ def get_vocoder(name: str, **kwargs) -> Vocoder:
 
 def _load_builtin() -> None:
     # Imported lazily: each implementation pulls in a heavy library (torch, pyworld).
-    from synthesis.vocoders import griffinlim, world  # noqa: F401
+    from synthesis.vocoders import griffinlim, neural, world  # noqa: F401

@@ -11,7 +11,7 @@ def spectral_convergence(ref, est):
 
 
 def test_registry():
-    assert available_vocoders() == ["griffinlim", "world"]
+    assert available_vocoders() == ["griffinlim", "hifigan", "vocos", "world"]
     with pytest.raises(KeyError, match="unknown vocoder 'hifi'"):
         get_vocoder("hifi")
 
