@@ -16,13 +16,14 @@ def split_checkpoint_arg(arg: str) -> tuple[str | None, Path]:
 
 
 def _cmd_evaluate(args) -> int:
-    from synthesis.evaluation.pipeline import EvaluationRequest, run_evaluation
+    from synthesis.evaluation.pipeline import COPY_SYNTHESIS_VOCODERS, EvaluationRequest, run_evaluation
 
     specs = [split_checkpoint_arg(c) for c in args.checkpoint or []]
     req = EvaluationRequest(
         checkpoints=[path for _, path in specs],
         labels=[label for label, _ in specs],
         compare_to=args.compare_to,
+        copy_vocoders=tuple(args.copy_vocoder or COPY_SYNTHESIS_VOCODERS),
         split=args.split,
         out=Path(args.out),
         corpus=Path(args.corpus) if args.corpus else None,
@@ -54,6 +55,9 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", action="append", metavar="[NAME=]CKPT",
                    help="a TTS checkpoint, optionally with its column name (repeat for several; none scores "
                         "only recordings and copy synthesis)")
+    p.add_argument("--copy-vocoder", action="append", metavar="VOCODER",
+                   help="copy synthesis to score as a ceiling (repeat; default griffinlim and world; "
+                        "e.g. vocos once its weights exist)")
     p.add_argument("--compare-to", metavar="NAME",
                    help="paired tests of every checkpoint against this one only (default: all pairs)")
     p.add_argument("--split", default="test", help="split subset: train, validation or test (default test)")

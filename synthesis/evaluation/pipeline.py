@@ -35,6 +35,7 @@ class EvaluationRequest:
     checkpoints: list[Path] = field(default_factory=list)
     labels: list[str | None] = field(default_factory=list)  # column name per checkpoint (None: its system)
     compare_to: str | None = None  # test every checkpoint against this one only (default: all pairs)
+    copy_vocoders: tuple[str, ...] = COPY_SYNTHESIS_VOCODERS  # the copy-synthesis ceilings scored
     split: str = "test"
     out: Path = Path("out/evaluation")
     corpus: Path | None = None
@@ -70,8 +71,13 @@ def check_request(req: EvaluationRequest) -> tuple[list[str], list[EvalItem], di
     for ckpt in req.checkpoints:
         if not Path(ckpt).is_file():
             raise SynthesisError(f"{ckpt}: checkpoint file does not exist")
+    from synthesis.vocoders import available_vocoders
+
+    for name in req.copy_vocoders:
+        if name not in available_vocoders():
+            raise SynthesisError(f"unknown vocoder {name!r} for copy synthesis (known: {', '.join(available_vocoders())})")
     given = [label for label in req.labels if label]
-    reserved = {"recordings", *(f"copy-{v}" for v in COPY_SYNTHESIS_VOCODERS)}
+    reserved = {"recordings", *(f"copy-{v}" for v in req.copy_vocoders)}
     for label in given:
         if label in reserved or given.count(label) > 1:
             raise SynthesisError(f"checkpoint label {label!r} is used twice or names a built-in column")
@@ -92,7 +98,11 @@ def check_request(req: EvaluationRequest) -> tuple[list[str], list[EvalItem], di
 
 def build_systems(req: EvaluationRequest) -> list[System]:
     systems: list[System] = [RecordingSystem()]
-    systems += [CopySynthesisSystem(v) for v in COPY_SYNTHESIS_VOCODERS]
+    for name in req.copy_vocoders:
+        try:
+            systems.append(CopySynthesisSystem(name))
+        except (OSError, ValueError) as exc:  # e.g. a neural vocoder whose weights are missing
+            raise SynthesisError(f"copy synthesis with {name}: {str(exc).splitlines()[0]}") from exc
     names = {s.name for s in systems}
     labels = list(req.labels) + [None] * (len(req.checkpoints) - len(req.labels))
     for ckpt, label in zip(req.checkpoints, labels):

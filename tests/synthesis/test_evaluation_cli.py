@@ -39,6 +39,8 @@ def run(tiny, out: Path, *extra: str) -> int:
     (["--split", "dev"], "unknown split 'dev'"),
     (["--limit", "0"], "--limit must be at least 1"),
     (["--workers", "0"], "--workers must be at least 1"),
+    (["--copy-vocoder", "nosuch"], "unknown vocoder 'nosuch' for copy synthesis"),
+    (["--copy-vocoder", "hifigan"], "the hifigan vocoder needs an external HiFi-GAN generator file"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(tiny, tmp_path, capsys, args, message):
     out = tmp_path / "result"
