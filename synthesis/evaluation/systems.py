@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from synthesis.checksums import file_sha256
 from synthesis.errors import SynthesisError
 
 SAMPLE_RATE = 22_050
@@ -81,13 +82,6 @@ class CopySynthesisSystem:
     def synthesise(self, items: list[EvalItem]) -> list[np.ndarray]:
         return self.vocoder.copy_synthesis([it.recording for it in items])
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class CheckpointSystem:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from synthesis.checksums import file_sha256
 from synthesis.errors import ListeningSetError
 from synthesis.listening_set.manifest import Manifest, parse_manifest
 
@@ -29,14 +29,6 @@ def read_set(folder: str | Path) -> Manifest:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ListeningSetError(f"{path}: not valid JSON ({exc})") from exc
     return parse_manifest(data, where=str(path))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_set(folder: str | Path, manifest: Manifest | None = None) -> list[str]:
@@ -59,7 +51,7 @@ def verify_set(folder: str | Path, manifest: Manifest | None = None) -> list[str
             if not path.is_file():
                 problems.append(f"{where}: file is missing")
                 continue
-            digest = sha256_file(path)
+            digest = file_sha256(path)
             if digest != stim.sha256:
                 problems.append(f"{where}: checksum mismatch, the file was altered after the set was built")
                 continue

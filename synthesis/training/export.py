@@ -19,13 +19,19 @@ def export_checkpoint(run: str | Path, out: str | Path, which: str = "best") -> 
     payload = {k: ckpt[k] for k in ("system", "config", "cache_hashes", "step", "metrics", "train_seconds")
                if k in ckpt}
     payload["state_dict"] = state
+    return write_inference_files(run, out, payload, {"system": ckpt["system"]})
+
+
+def write_inference_files(run: Path, out: Path, payload: dict, metrics: dict) -> dict:
+    """``out/model.pt`` (the payload), ``config.toml`` and ``metrics.json`` (``metrics`` plus step,
+    training time, validation metrics and the tail of the run's log)."""
     path = out / "model.pt"
     save_checkpoint(path, payload)
-    (out / "config.toml").write_text(dump_toml(ckpt["config"]), encoding="utf-8")
-    metrics = {"system": ckpt["system"], "step": ckpt["step"], "train_minutes": ckpt.get("train_seconds", 0) / 60,
-               "validation": ckpt.get("metrics", {}), "run": str(run)}
+    (out / "config.toml").write_text(dump_toml(payload["config"]), encoding="utf-8")
+    metrics = {**metrics, "step": payload["step"], "train_minutes": payload.get("train_seconds", 0) / 60,
+               "validation": payload.get("metrics", {}), "run": str(run)}
     log = run / "metrics.jsonl"
     if log.exists():
         metrics["log_tail"] = [json.loads(line) for line in log.read_text().splitlines()[-3:]]
     write_json_atomic(out / "metrics.json", metrics)
-    return {"checkpoint": str(path), "megabytes": path.stat().st_size / 1e6, "step": ckpt["step"]}
+    return {"checkpoint": str(path), "megabytes": path.stat().st_size / 1e6, "step": payload["step"]}

@@ -596,7 +596,7 @@ def train_vocoder(cfg: VocoderConfig, out: str | Path, *, device: str | None = N
 
 def export_vocoder(run: str | Path, out: str | Path, which: str = "best") -> dict:
     """Write ``out/model.pt`` (generator only, float16), ``config.toml`` and ``metrics.json``."""
-    from synthesis.features.cache import write_json_atomic
+    from synthesis.training.export import write_inference_files
 
     run, out = Path(run), Path(out)
     ckpt = load_checkpoint(run / f"{which}.pt", VOCOS_SYSTEM)
@@ -605,14 +605,5 @@ def export_vocoder(run: str | Path, out: str | Path, which: str = "best") -> dic
     payload = {k: ckpt[k] for k in ("system", "config", "features", "data", "step", "metrics", "train_seconds",
                                     "parameters") if k in ckpt}
     payload["state_dict"] = state
-    path = out / "model.pt"
-    save_checkpoint(path, payload)
-    (out / "config.toml").write_text(dump_toml(ckpt["config"]), encoding="utf-8")
-    metrics = {"system": VOCOS_SYSTEM, "step": ckpt["step"], "train_minutes": ckpt.get("train_seconds", 0) / 60,
-               "parameters": ckpt.get("parameters"), "features": ckpt.get("features"), "data": ckpt.get("data"),
-               "validation": ckpt.get("metrics", {}), "run": str(run)}
-    log = run / "metrics.jsonl"
-    if log.exists():
-        metrics["log_tail"] = [json.loads(line) for line in log.read_text().splitlines()[-3:]]
-    write_json_atomic(out / "metrics.json", metrics)
-    return {"checkpoint": str(path), "megabytes": path.stat().st_size / 1e6, "step": ckpt["step"]}
+    return write_inference_files(run, out, payload, {"system": VOCOS_SYSTEM, "parameters": ckpt.get("parameters"),
+                                                     "features": ckpt.get("features"), "data": ckpt.get("data")})

@@ -58,6 +58,21 @@ class Vocoder(ABC):
         return {"name": self.name, "feature_kind": self.feature_kind, "feature_dim": self.feature_dim}
 
 
+class LogMelVocoder(Vocoder):
+    """A vocoder of the shared log-mel (``synthesis.audio.features.log_mel``, DESIGN.md)."""
+
+    feature_kind = "log_mel"
+
+    @property
+    def feature_dim(self) -> int:
+        return self.features.n_mels
+
+    def analyse(self, wave: np.ndarray) -> np.ndarray:
+        from synthesis.audio.features import log_mel
+
+        return log_mel(wave, self.features)
+
+
 def _fit_length(wave: np.ndarray, length: int) -> np.ndarray:
     if len(wave) >= length:
         return wave[:length]

@@ -15,7 +15,6 @@ built, so listing the registry stays cheap.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -24,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 import synthesis
-from synthesis.audio.features import DEFAULT_FEATURES, FeatureConfig, log_mel
-from synthesis.vocoders.base import Vocoder, _fit_length, register
+from synthesis.audio.features import DEFAULT_FEATURES, FeatureConfig
+from synthesis.checksums import file_sha256
+from synthesis.vocoders.base import LogMelVocoder, _fit_length, register
 
 DEFAULT_CHECKPOINT = Path(synthesis.__file__).resolve().parent.parent / "checkpoints" / "vocoder" / "model.pt"
 VOCOS_ENV = "PROSODY_VOCOS_CHECKPOINT"
@@ -49,30 +49,14 @@ def mel_mismatch(saved: dict, features: FeatureConfig) -> str:
     return ", ".join(diffs)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
-
-class _TorchVocoder(Vocoder):
+class _TorchVocoder(LogMelVocoder):
     """Shared part: log-mel analysis, per-utterance synthesis with a torch generator."""
-
-    feature_kind = "log_mel"
 
     def __init__(self, features: FeatureConfig, device: str):
         super().__init__(features)
         self.device = device
         self.generator = None  # set by subclasses
-
-    @property
-    def feature_dim(self) -> int:
-        return self.features.n_mels
-
-    def analyse(self, wave: np.ndarray) -> np.ndarray:
-        return log_mel(wave, self.features)
 
     def synthesise_batch(self, features: list[np.ndarray]) -> list[np.ndarray]:
         import torch
@@ -126,7 +110,7 @@ class VocosVocoder(_TorchVocoder):
         self.checkpoint = path
         self.config = cfg
         self.step = int(ckpt.get("step", 0))
-        self.sha256 = sha256_file(path)
+        self.sha256 = file_sha256(path)
         self.n_parameters = param_count(gen)
 
     def describe(self) -> dict:
@@ -209,7 +193,7 @@ class HiFiGANVocoder(_TorchVocoder):
                                   f"({str(exc).splitlines()[0][:160]})") from None
         self.generator = gen.eval().to(device)
         self.checkpoint, self.config_path, self.config = path, config_path, cfg
-        self.sha256 = sha256_file(path)
+        self.sha256 = file_sha256(path)
         self.n_parameters = param_count(gen)
 
     def describe(self) -> dict:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from functools import lru_cache
+
+import numpy as np
 
 from synthesis.audio.features import DEFAULT_FEATURES, FeatureConfig, n_frames
 
