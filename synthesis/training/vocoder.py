@@ -274,13 +274,18 @@ class PeriodDiscriminator(nn.Module):
         if n % self.period:
             x = F.pad(x.unsqueeze(1), (0, self.period - n % self.period), mode="reflect").squeeze(1)
         x = x.view(b, 1, -1, self.period)
-        fmaps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            fmaps.append(x)
-        x = self.post(x)
+        return _conv_stack(x, self.convs, self.post)
+
+
+def _conv_stack(x: torch.Tensor, convs: nn.ModuleList, post: nn.Module):
+    """Leaky-ReLU conv stack of a sub-discriminator: (flattened score, every layer's output)."""
+    fmaps = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
         fmaps.append(x)
-        return x.flatten(1), fmaps
+    x = post(x)
+    fmaps.append(x)
+    return x.flatten(1), fmaps
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -303,13 +308,7 @@ class ResolutionDiscriminator(nn.Module):
                               return_complex=True)
             mag = torch.sqrt(spec.real ** 2 + spec.imag ** 2 + 1e-9)
         x = mag.transpose(1, 2).unsqueeze(1)  # [B, 1, frames, bins]
-        fmaps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            fmaps.append(x)
-        x = self.post(x)
-        fmaps.append(x)
-        return x.flatten(1), fmaps
+        return _conv_stack(x, self.convs, self.post)
 
 
 class Discriminators(nn.Module):
