@@ -5,9 +5,11 @@ from __future__ import annotations
 from synthesis.commands import EXIT_OK
 
 
-#: systems with a stage 2 (text-only prosody predictor on a frozen stage 1): module whose
-#: ``train_from_args(args) -> TrainResult`` reads the stage-2 config and the overrides below
-STAGE2_TRAINERS = {"camp": "synthesis.training.camp_stage2", "kathaka": "synthesis.training.kathaka_stage2"}
+#: systems with a stage 2 on a frozen stage 1 (camp, kathaka: the text-only prosody predictor;
+#: baseline, fs2: the duration pass): module whose ``train_from_args(args) -> TrainResult``
+#: reads the stage-2 config and the overrides below
+STAGE2_TRAINERS = {"camp": "synthesis.training.camp_stage2", "kathaka": "synthesis.training.kathaka_stage2",
+                   "baseline": "synthesis.training.duration_stage", "fs2": "synthesis.training.duration_stage"}
 
 
 def _cmd_train(args) -> int:
@@ -78,8 +80,8 @@ def register(sub) -> None:
                                    "Under torchrun it trains on all GPUs (DistributedDataParallel).")
     p.add_argument("--system", required=True, choices=["baseline", "fs2", "camp", "kathaka"], help="which system")
     p.add_argument("--stage", type=int, choices=[1, 2], default=1,
-                   help="1: the acoustic model (with its reference encoder); 2: the text-only prosody "
-                        "predictor on a frozen stage 1 (camp, kathaka)")
+                   help="1: the acoustic model (with its reference encoder); 2: on a frozen stage 1, the "
+                        "text-only prosody predictor (camp, kathaka) or the duration pass (baseline, fs2)")
     p.add_argument("--config", required=True, help="TOML config, e.g. configs/baseline_cpu.toml")
     p.add_argument("--out", required=True, help="run folder (checkpoints, config, metrics.jsonl)")
     p.add_argument("--cache", help="feature cache (overrides [train] cache)")

@@ -135,6 +135,10 @@ class Backbone(nn.Module):
         self.register_buffer("mel_mean", torch.zeros(cfg.mel_dim))
         self.register_buffer("mel_std", torch.ones(cfg.mel_dim))
         self.register_buffer("var_stats", torch.tensor([0.0, 1.0, 0.0, 1.0]))  # pitch mean/std, energy mean/std
+        # Per-symbol log-duration offset added at inference (0 until the duration pass calibrates
+        # it, see synthesis.training.duration_stage); files from before it existed load with zeros.
+        self.register_buffer("duration_bias", torch.zeros(cfg.n_symbols))
+        self.register_load_state_dict_pre_hook(_zero_duration_bias_if_missing)
         bin_mask = torch.zeros(cfg.out_dim, dtype=torch.bool)
         bin_mask[list(cfg.binary_dims)] = True
         self.register_buffer("binary_mask", bin_mask, persistent=False)
@@ -297,7 +301,7 @@ class Backbone(nn.Module):
             extras = pros.extras
             log_dur = extras.get("log_durations")
         if log_dur is None:
-            log_dur = self.duration(enc, phone_mask)
+            log_dur = self.duration(enc, phone_mask) + self.duration_bias[batch["phoneme_ids"]]
         durations = torch.clamp(torch.round(torch.expm1(log_dur) * duration_scale), min=1).long()
         durations = durations.masked_fill(~phone_mask, 0)
         if self.cfg.pitch_energy:
@@ -309,6 +313,12 @@ class Backbone(nn.Module):
             feats[..., self.binary_mask] = (after[..., self.binary_mask] > 0).float()
         return {"features": feats.masked_fill(~frame_mask[..., None], 0.0), "frame_mask": frame_mask,
                 "durations": durations, "prosody_extras": extras}
+
+
+def _zero_duration_bias_if_missing(module, state_dict, prefix, *args) -> None:
+    key = prefix + "duration_bias"
+    if key not in state_dict:
+        state_dict[key] = torch.zeros_like(module.duration_bias)
 
 
 def build_model(cfg: ModelConfig) -> Backbone:

@@ -14,7 +14,8 @@ def export_checkpoint(run: str | Path, out: str | Path, which: str = "best") -> 
     run, out = Path(run), Path(out)
     ckpt = load_checkpoint(run / f"{which}.pt")
     # float16 halves the file; buffers such as normalisation statistics keep float32.
-    state = {k: (v.half() if v.is_floating_point() and not k.endswith(("_mean", "_std", "var_stats")) else v)
+    keep32 = ("_mean", "_std", "var_stats", "duration_bias")
+    state = {k: (v.half() if v.is_floating_point() and not k.endswith(keep32) else v)
              for k, v in ckpt["state_dict"].items()}
     payload = {k: ckpt[k] for k in ("system", "config", "cache_hashes", "step", "metrics", "train_seconds")
                if k in ckpt}
