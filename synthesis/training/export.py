@@ -17,7 +17,8 @@ def export_checkpoint(run: str | Path, out: str | Path, which: str = "best") -> 
     keep32 = ("_mean", "_std", "var_stats", "duration_bias")
     state = {k: (v.half() if v.is_floating_point() and not k.endswith(keep32) else v)
              for k, v in ckpt["state_dict"].items()}
-    payload = {k: ckpt[k] for k in ("system", "config", "cache_hashes", "step", "metrics", "train_seconds")
+    payload = {k: ckpt[k] for k in ("system", "config", "cache_hashes", "step", "metrics", "train_seconds", "stage",
+                                    "stage1")
                if k in ckpt}
     payload["state_dict"] = state
     return write_inference_files(run, out, payload, {"system": ckpt["system"]})
@@ -31,6 +32,8 @@ def write_inference_files(run: Path, out: Path, payload: dict, metrics: dict) ->
     (out / "config.toml").write_text(dump_toml(payload["config"]), encoding="utf-8")
     metrics = {**metrics, "step": payload["step"], "train_minutes": payload.get("train_seconds", 0) / 60,
                "validation": payload.get("metrics", {}), "run": str(run)}
+    if "stage1" in payload:  # a stage-2 file: which frozen stage 1 it was trained on
+        metrics["stage1"] = payload["stage1"]
     log = run / "metrics.jsonl"
     if log.exists():
         metrics["log_tail"] = [json.loads(line) for line in log.read_text().splitlines()[-3:]]
