@@ -18,11 +18,20 @@ def split_checkpoint_arg(arg: str) -> tuple[str | None, Path]:
 def _cmd_evaluate(args) -> int:
     from synthesis.evaluation.pipeline import COPY_SYNTHESIS_VOCODERS, EvaluationRequest, run_evaluation
 
+    from synthesis.errors import SynthesisError
+
     specs = [split_checkpoint_arg(c) for c in args.checkpoint or []]
+    vocoders = {}
+    for arg in args.vocoder or []:
+        label, sep, name = arg.partition("=")
+        if not sep or not label or not name:
+            raise SynthesisError(f"--vocoder {arg!r}: expected NAME=VOCODER, e.g. baseline-vocos=vocos")
+        vocoders[label] = name
     req = EvaluationRequest(
         checkpoints=[path for _, path in specs],
         labels=[label for label, _ in specs],
         compare_to=args.compare_to,
+        vocoders=vocoders,
         copy_vocoders=tuple(args.copy_vocoder or COPY_SYNTHESIS_VOCODERS),
         split=args.split,
         out=Path(args.out),
@@ -55,6 +64,9 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", action="append", metavar="[NAME=]CKPT",
                    help="a TTS checkpoint, optionally with its column name (repeat for several; none scores "
                         "only recordings and copy synthesis)")
+    p.add_argument("--vocoder", action="append", metavar="NAME=VOCODER",
+                   help="synthesise the checkpoint named NAME (--checkpoint NAME=PATH) through this vocoder "
+                        "instead of its own, e.g. a log-mel model through vocos (repeat per checkpoint)")
     p.add_argument("--copy-vocoder", action="append", metavar="VOCODER",
                    help="copy synthesis to score as a ceiling (repeat; default griffinlim and world; "
                         "e.g. vocos once its weights exist)")

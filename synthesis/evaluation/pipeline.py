@@ -36,6 +36,7 @@ class EvaluationRequest:
     labels: list[str | None] = field(default_factory=list)  # column name per checkpoint (None: its system)
     compare_to: str | None = None  # test every checkpoint against this one only (default: all pairs)
     copy_vocoders: tuple[str, ...] = COPY_SYNTHESIS_VOCODERS  # the copy-synthesis ceilings scored
+    vocoders: dict[str, str] = field(default_factory=dict)  # checkpoint label -> vocoder replacing its own
     split: str = "test"
     out: Path = Path("out/evaluation")
     corpus: Path | None = None
@@ -77,6 +78,11 @@ def check_request(req: EvaluationRequest) -> tuple[list[str], list[EvalItem], di
         if name not in available_vocoders():
             raise SynthesisError(f"unknown vocoder {name!r} for copy synthesis (known: {', '.join(available_vocoders())})")
     given = [label for label in req.labels if label]
+    for label, name in req.vocoders.items():
+        if label not in given:
+            raise SynthesisError(f"--vocoder {label}={name}: no checkpoint is named {label!r} (use --checkpoint {label}=PATH)")
+        if name not in available_vocoders():
+            raise SynthesisError(f"--vocoder {label}={name}: unknown vocoder (known: {', '.join(available_vocoders())})")
     reserved = {"recordings", *(f"copy-{v}" for v in req.copy_vocoders)}
     for label in given:
         if label in reserved or given.count(label) > 1:
@@ -106,7 +112,7 @@ def build_systems(req: EvaluationRequest) -> list[System]:
     names = {s.name for s in systems}
     labels = list(req.labels) + [None] * (len(req.checkpoints) - len(req.labels))
     for ckpt, label in zip(req.checkpoints, labels):
-        system = CheckpointSystem(ckpt, name=label)
+        system = CheckpointSystem(ckpt, name=label, vocoder=req.vocoders.get(label) if label else None)
         base, k = system.name, 2
         while system.name in names:  # two checkpoints of the same system: keep columns apart
             system.name = f"{base}-{k}"

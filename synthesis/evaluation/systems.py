@@ -89,8 +89,9 @@ class CheckpointSystem:
 
     kind = "checkpoint"
 
-    def __init__(self, path: str | Path, name: str | None = None):
+    def __init__(self, path: str | Path, name: str | None = None, vocoder: str | None = None):
         self.path = Path(path)
+        self.vocoder = vocoder  # a registry name replacing the checkpoint's own vocoder, or None
         if not self.path.is_file():
             raise SynthesisError(f"{self.path}: checkpoint file does not exist")
         try:
@@ -98,7 +99,7 @@ class CheckpointSystem:
         except ImportError as exc:
             raise SynthesisError(f"{self.path}: cannot load checkpoints, synthesis.inference is unavailable ({exc})") from exc
         try:
-            self.synthesizer = Synthesizer.from_checkpoint(self.path)
+            self.synthesizer = Synthesizer.from_checkpoint(self.path, **({"vocoder": vocoder} if vocoder else {}))
         except SynthesisError:
             raise
         except Exception as exc:  # torch/pickle errors of a truncated or foreign file
@@ -114,7 +115,10 @@ class CheckpointSystem:
                 "model": _jsonable(self.info)}
 
     def cache_key(self) -> str:
-        return f"ckpt-{self.sha256[:16]}"
+        if self.vocoder is None:
+            return f"ckpt-{self.sha256[:16]}"
+        # the vocoder's description holds its weights' hash: retrained weights get a new key
+        return f"ckpt-{self.sha256[:16]}-{_hash(self.info.get('vocoder', self.vocoder))}"
 
     def synthesise(self, items: list[EvalItem]) -> list[np.ndarray]:
         waves = self.synthesizer.synthesise([it.text for it in items])

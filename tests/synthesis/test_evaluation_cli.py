@@ -137,11 +137,14 @@ def install_fake_synthesizer(monkeypatch) -> None:
             self.gain = gain
 
         @classmethod
-        def from_checkpoint(cls, path):
-            return cls(float(Path(path).read_text()))
+        def from_checkpoint(cls, path, vocoder=None):
+            # a replacement vocoder (`--vocoder NAME=VOCODER`) halves the gain
+            synth = cls(float(Path(path).read_text()) * (0.5 if vocoder else 1.0))
+            synth.vocoder_name = vocoder or "own"
+            return synth
 
         def describe(self):
-            return {"system": "fake", "gain": self.gain}
+            return {"system": "fake", "gain": self.gain, "vocoder": {"name": self.vocoder_name}}
 
         def synthesise(self, texts):
             # stands in for TTS: a 1.2 s vowel-like buzz whose pitch falls, per text
@@ -254,3 +257,25 @@ def test_distillmos_batches_like_the_package_and_separates_quality(corpus):
     assert scores[:3] == pytest.approx(own, abs=1e-4)
     assert min(scores[:2]) > 3.8 and scores[3] < 2.5
     assert not any(math.isnan(s) for s in scores)
+
+
+def test_a_checkpoint_is_scored_through_another_vocoder(tiny, tmp_path, monkeypatch, capsys):
+    """`--vocoder NAME=VOCODER`: the same file twice, once through its own vocoder, once another."""
+    install_fake_synthesizer(monkeypatch)
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_text("1.0")
+    out = tmp_path / "r"
+    assert run(tiny, out, "--checkpoint", f"own={ckpt}", "--checkpoint", f"other={ckpt}", "--vocoder", "other=world",
+               "--metrics", "duration", "--no-wavs", "--copy-vocoder", "world") == 0
+    results = json.loads((out / "results.json").read_text())
+    models = {s["name"]: s.get("model", {}) for s in results["systems"]}
+    assert models["own"]["gain"] == 1.0 and models["other"]["gain"] == 0.5
+    assert models["other"]["vocoder"] == {"name": "world"}
+    capsys.readouterr()
+    for args, message in [(["--vocoder", "nobody=world"], "no checkpoint is named 'nobody'"),
+                          (["--vocoder", "own=nosuch"], "unknown vocoder"),
+                          (["--vocoder", "own"], "expected NAME=VOCODER")]:
+        assert run(tiny, tmp_path / "bad", "--checkpoint", f"own={ckpt}", *args) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
+        assert not (tmp_path / "bad").exists()
