@@ -16,9 +16,12 @@ def split_checkpoint_arg(arg: str) -> tuple[str | None, Path]:
 
 
 def _cmd_evaluate(args) -> int:
-    from synthesis.evaluation.pipeline import COPY_SYNTHESIS_VOCODERS, EvaluationRequest, run_evaluation
-
     from synthesis.errors import SynthesisError
+    from synthesis.evaluation.pipeline import (
+        COPY_SYNTHESIS_VOCODERS,
+        EvaluationRequest,
+        run_evaluation,
+    )
 
     specs = [split_checkpoint_arg(c) for c in args.checkpoint or []]
     vocoders = {}

@@ -44,6 +44,7 @@ from synthesis.training.checkpoint import (
 )
 from synthesis.training.config import TrainSettings, dump_toml, read_toml
 from synthesis.training.data import ClipItem, collate, frame_batches, load_items
+from synthesis.training.frozen_loop import LoopState, train_on_frozen
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
 
 PRECOMPUTED = ("camp_encoder_out", "camp_target", "camp_frame_counts", "camp_durations")
@@ -242,8 +243,6 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         CheckpointError: the stage-1 file is missing, corrupt, or not a CAMP stage-1 checkpoint.
         CacheError: the cache lacks syntax features or was built with other configs than stage 1.
     """
-    from tqdm import tqdm
-
     out = Path(out)
     stage1 = load_stage1(cfg.stage1)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -274,14 +273,14 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, betas=(0.9, 0.98), weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg.train))
-    step, best_val, bad_evals, train_seconds = 0, float("inf"), 0, 0.0
+    state = LoopState()
     model_dict = model.cfg.to_dict()
     last_path = out / "last.pt"
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, "camp")
         if ckpt["config"]["model"] != model_dict or ckpt.get("stage1", {}).get("hash") != file_hash(cfg.stage1):
             raise ConfigError(f"{last_path}: was trained with another config or stage 1; use a new --out")
-        step, best_val, bad_evals, train_seconds = restore_training_state(ckpt, model, opt, sched)
+        state = LoopState(*restore_training_state(ckpt, model, opt, sched))
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}
@@ -296,68 +295,33 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         config = {"model": model_dict, **{k: v for k, v in cfg.to_dict().items() if k != "predictor"}}
         payload = {"system": "camp", "stage": 2, "variant": cfg.ablation, "config": config,
                    "cache_hashes": stage1.get("cache_hashes", {}), "stage1": stage1_info,
-                   "state_dict": model.state_dict(), "step": step, "best_val": best_val, "bad_evals": bad_evals,
-                   "metrics": metrics, "train_seconds": train_seconds}
+                   "state_dict": model.state_dict(), "step": state.step, "best_val": state.best_val,
+                   "bad_evals": state.bad_evals, "metrics": metrics, "train_seconds": state.train_seconds}
         if full:
             payload.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), py_rng=random.getstate(),
                            torch_rng=torch.get_rng_state())
         save_checkpoint(path, payload)
 
-    log({"step": step, "split": "setup", "precompute_s": time.perf_counter() - t_pre,
+    def validate() -> tuple[float, dict]:
+        val = evaluate_stage2(model, val_items, cfg.loss, 64, device)
+        return val["vector_mse"] + val["duration_mse"], val
+
+    log({"step": state.step, "split": "setup", "precompute_s": time.perf_counter() - t_pre,
          "train_clips": len(train_items), "validation_clips": len(val_items),
          "vector_mean": mean.tolist(), "vector_std": std.tolist(), "inputs": list(cfg.inputs)})
-    rng = random.Random(cfg.train.seed + 7919 * (step + 1))
-    # No frames in stage 2: ``[train] max_frames`` is the budget of padded phonemes per batch.
-    lengths = [len(it.arrays["phoneme_ids"]) for it in train_items]
-    bar = tqdm(total=cfg.train.max_steps, initial=step, desc=f"train camp stage 2 ({cfg.ablation})",
-               disable=not progress, dynamic_ncols=True)
-    stopped, val, last_save = "max_steps", {}, time.perf_counter()
-    t_start, seconds_at_start = time.perf_counter(), train_seconds
-    while step < cfg.train.max_steps and stopped == "max_steps":
-        for idx in frame_batches(lengths, cfg.train.max_frames, rng):
-            batch = _to(collate([train_items[i].arrays for i in idx]), device)
-            losses = step_losses(model, batch, cfg.loss)
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
-            opt.step()
-            sched.step()
-            step += 1
-            train_seconds = seconds_at_start + (time.perf_counter() - t_start)
-            if step % cfg.train.log_every == 0 or step == 1:
-                log({"step": step, "split": "train", "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
-                     "minutes": train_seconds / 60, **{k: float(v.detach()) for k, v in losses.items()}})
-                bar.set_postfix(vec=f"{float(losses['vector_mse']):.3f}", dur=f"{float(losses['duration_mse']):.3f}")
-            bar.update(1)
-            if step % cfg.train.eval_every == 0:
-                val = evaluate_stage2(model, val_items, cfg.loss, 64, device)
-                score = val["vector_mse"] + val["duration_mse"]
-                log({"step": step, "split": "validation", "score": score, "minutes": train_seconds / 60, **val})
-                if score < best_val:
-                    best_val, bad_evals = score, 0
-                    save(out / "best.pt", {"validation": val, "score": score}, full=False)
-                else:
-                    bad_evals += 1
-                if bad_evals >= cfg.train.patience:
-                    stopped = "early_stop"
-            if cfg.train.max_minutes and train_seconds >= 60 * cfg.train.max_minutes:
-                stopped = "time"
-            if stopped != "max_steps" or step >= cfg.train.max_steps or \
-                    time.perf_counter() - last_save >= 60 * cfg.train.checkpoint_minutes:
-                save(last_path, {"validation": val}, full=True)
-                last_save = time.perf_counter()
-            if stopped != "max_steps" or step >= cfg.train.max_steps:
-                break
-    bar.close()
+    stopped, val = train_on_frozen(
+        settings=cfg.train, state=state, out=out, train_items=train_items, params=params, opt=opt, sched=sched,
+        device=device, step_losses=lambda batch: step_losses(model, batch, cfg.loss), validate=validate,
+        save=save, log=log, desc=f"train camp stage 2 ({cfg.ablation})",
+        postfix=lambda t: {"vec": f"{t['vector_mse']:.3f}", "dur": f"{t['duration_mse']:.3f}"}, progress=progress)
     if not (out / "best.pt").exists():
-        val = evaluate_stage2(model, val_items, cfg.loss, 64, device)
-        best_val = val["vector_mse"] + val["duration_mse"]
-        save(out / "best.pt", {"validation": val, "score": best_val}, full=False)
-    save(last_path, {"validation": val}, full=True)
+        state.best_val, val = validate()
+        save(out / "best.pt", {"validation": val, "score": state.best_val}, False)
+    save(last_path, {"validation": val}, True)
     metrics_fh.close()
     n_tokens = sum(len(it.arrays["word_pos"]) for it in train_items)
-    return TrainResult(out, step, best_val, stopped, train_seconds, n_tokens * step / max(len(train_items), 1)
-                       / max(train_seconds, 1e-9))
+    return TrainResult(out, state.step, state.best_val, stopped, state.train_seconds,
+                       n_tokens * state.step / max(len(train_items), 1) / max(state.train_seconds, 1e-9))
 
 
 def train_from_args(args) -> TrainResult:

@@ -50,6 +50,7 @@ from synthesis.training.checkpoint import (
 )
 from synthesis.training.config import TrainSettings, dump_toml, read_toml
 from synthesis.training.data import ClipItem, collate, frame_batches, load_items
+from synthesis.training.frozen_loop import LoopState, train_on_frozen
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
 
 #: systems whose stage 2 is this duration pass
@@ -218,8 +219,6 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
         CheckpointError: the stage-1 file is missing, corrupt, or of another system.
         CacheError: the cache was built with other configs than the stage-1 model.
     """
-    from tqdm import tqdm
-
     out = Path(out)
     stage1, model = load_trained_model(cfg.stage1, system)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -244,7 +243,7 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, betas=(0.9, 0.98), weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg.train))
-    step, best_val, bad_evals, train_seconds = 0, float("inf"), 0, 0.0
+    state = LoopState()
     model_dict = model.cfg.to_dict()
     stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}
     last_path = out / "last.pt"
@@ -252,7 +251,7 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
         ckpt = load_checkpoint(last_path, system)
         if ckpt["config"]["model"] != model_dict or ckpt.get("stage1", {}).get("hash") != stage1_info["hash"]:
             raise ConfigError(f"{last_path}: was trained with another config or stage 1; use a new --out")
-        step, best_val, bad_evals, train_seconds = restore_training_state(ckpt, model, opt, sched)
+        state = LoopState(*restore_training_state(ckpt, model, opt, sched))
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     start_val = evaluate_durations(model, val_items, device)
@@ -265,65 +264,35 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
 
     def save(path: Path, metrics: dict, full: bool) -> None:
         config = {"model": model_dict, "train": asdict(cfg.train), "loss": dict(cfg.loss),
-                  "stage2": {"stage1": cfg.stage1}}
+                  "stage2": {"stage1": cfg.stage1, "calibrate": cfg.calibrate}}
         payload = {"system": system, "stage": 2, "config": config, "cache_hashes": stage1.get("cache_hashes", {}),
-                   "stage1": stage1_info, "state_dict": model.state_dict(), "step": step, "best_val": best_val,
-                   "bad_evals": bad_evals, "metrics": metrics, "train_seconds": train_seconds}
+                   "stage1": stage1_info, "state_dict": model.state_dict(), "step": state.step,
+                   "best_val": state.best_val, "bad_evals": state.bad_evals, "metrics": metrics,
+                   "train_seconds": state.train_seconds}
         if full:
             payload.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), py_rng=random.getstate(),
                            torch_rng=torch.get_rng_state())
         save_checkpoint(path, payload)
 
-    log({"step": step, "split": "setup", "precompute_s": time.perf_counter() - t_pre, "train_clips": len(train_items),
-         "validation_clips": len(val_items), "stage1_validation_duration_mse": start_val})
-    rng = random.Random(cfg.train.seed + 7919 * (step + 1))
-    lengths = [len(it.arrays["phoneme_ids"]) for it in train_items]
-    bar = tqdm(total=cfg.train.max_steps, initial=step, desc=f"train {system} durations", disable=not progress,
-               dynamic_ncols=True)
-    stopped, val, last_save = "max_steps", {}, time.perf_counter()
-    t_start, seconds_at_start = time.perf_counter(), train_seconds
-    while step < cfg.train.max_steps and stopped == "max_steps":
-        for idx in frame_batches(lengths, cfg.train.max_frames, rng):
-            batch = _to(collate([train_items[i].arrays for i in idx]), device)
-            loss = duration_loss(model, batch)
-            opt.zero_grad(set_to_none=True)
-            (cfg.loss.get("duration", 1.0) * loss).backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
-            opt.step()
-            sched.step()
-            step += 1
-            train_seconds = seconds_at_start + (time.perf_counter() - t_start)
-            if step % cfg.train.log_every == 0 or step == 1:
-                log({"step": step, "split": "train", "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
-                     "minutes": train_seconds / 60, "duration_mse": float(loss.detach())})
-                bar.set_postfix(dur=f"{float(loss.detach()):.3f}")
-            bar.update(1)
-            if step % cfg.train.eval_every == 0:
-                score = evaluate_durations(model, val_items, device)
-                model.duration.train()
-                val = {"duration_mse": score, "stage1_duration_mse": start_val}
-                log({"step": step, "split": "validation", "score": score, "minutes": train_seconds / 60, **val})
-                if score < best_val:
-                    best_val, bad_evals = score, 0
-                    save(out / "best.pt", {"validation": val, "score": score}, full=False)
-                else:
-                    bad_evals += 1
-                if bad_evals >= cfg.train.patience:
-                    stopped = "early_stop"
-            if cfg.train.max_minutes and train_seconds >= 60 * cfg.train.max_minutes:
-                stopped = "time"
-            if stopped != "max_steps" or step >= cfg.train.max_steps or \
-                    time.perf_counter() - last_save >= 60 * cfg.train.checkpoint_minutes:
-                save(last_path, {"validation": val}, full=True)
-                last_save = time.perf_counter()
-            if stopped != "max_steps" or step >= cfg.train.max_steps:
-                break
-    bar.close()
+    def validate() -> tuple[float, dict]:
+        score = evaluate_durations(model, val_items, device)
+        model.duration.train()
+        return score, {"duration_mse": score, "stage1_duration_mse": start_val}
+
+    log({"step": state.step, "split": "setup", "precompute_s": time.perf_counter() - t_pre,
+         "train_clips": len(train_items), "validation_clips": len(val_items), "stage1_validation_duration_mse": start_val})
+    def weighted(mse: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"total": cfg.loss.get("duration", 1.0) * mse, "duration_mse": mse.detach()}
+
+    stopped, val = train_on_frozen(
+        settings=cfg.train, state=state, out=out, train_items=train_items, params=params, opt=opt, sched=sched,
+        device=device, step_losses=lambda batch: weighted(duration_loss(model, batch)),
+        validate=validate, save=save, log=log, desc=f"train {system} durations",
+        postfix=lambda terms: {"dur": f"{terms['duration_mse']:.3f}"}, progress=progress)
     if not (out / "best.pt").exists():
-        best_val = evaluate_durations(model, val_items, device)
-        save(out / "best.pt", {"validation": {"duration_mse": best_val, "stage1_duration_mse": start_val},
-                               "score": best_val}, full=False)
-    save(last_path, {"validation": val}, full=True)
+        state.best_val, val = validate()
+        save(out / "best.pt", {"validation": val, "score": state.best_val}, False)
+    save(last_path, {"validation": val}, True)
     # Calibrate the best weights (deterministic, so a resumed run does the same) and report what
     # the pass changed on the validation split.
     best = load_checkpoint(out / "best.pt", system)
@@ -337,15 +306,13 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
     after = duration_ratios(*predicted_log_durations(model, val_items, device), bias)
     calibration = {"validation_before": before, "validation_after": after, "calibrated": cfg.calibrate,
                    "calibrated_symbols": int((bias != 0).sum())}
-    log({"step": step, "split": "calibration", **calibration})
-    best_metrics = {**best.get("metrics", {}), "calibration": calibration}
-    step_now, step = step, best["step"]
-    save(out / "best.pt", best_metrics, full=False)
-    step = step_now
+    log({"step": state.step, "split": "calibration", **calibration})
     metrics_fh.close()
-    n_phones = sum(lengths)
-    return TrainResult(out, step, best_val, stopped, train_seconds,
-                       n_phones * step / max(len(train_items), 1) / max(train_seconds, 1e-9))
+    final_step, state.step = state.step, best["step"]
+    save(out / "best.pt", {**best.get("metrics", {}), "calibration": calibration}, False)
+    n_phones = sum(len(it.arrays["phoneme_ids"]) for it in train_items)
+    return TrainResult(out, final_step, state.best_val, stopped, state.train_seconds,
+                       n_phones * final_step / max(len(train_items), 1) / max(state.train_seconds, 1e-9))
 
 
 def train_from_args(args) -> TrainResult:

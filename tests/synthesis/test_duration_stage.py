@@ -13,7 +13,12 @@ from synthesis.models.backbone import ModelConfig
 from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
 from synthesis.training.config import TrainConfig, TrainSettings, dump_toml
 from synthesis.training.data import collate
-from synthesis.training.duration_stage import DurationConfig, load_duration_config, load_trained_model, train_durations
+from synthesis.training.duration_stage import (
+    DurationConfig,
+    load_duration_config,
+    load_trained_model,
+    train_durations,
+)
 from synthesis.training.loop import train
 from tests.synthesis.test_camp_training import TINY, synthetic_items
 

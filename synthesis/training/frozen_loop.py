@@ -1,0 +1,93 @@
+"""The training loop of the stages that run on a frozen stage 1 over precomputed clips (CAMP
+stage 2, the duration pass): batches by a padded-phoneme budget, clipping, logging, validation
+with early stopping, a time limit and periodic resumable checkpoints. The caller owns the
+model, the losses and what goes into a checkpoint."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from synthesis.training.config import TrainSettings
+from synthesis.training.data import ClipItem, collate, frame_batches
+from synthesis.training.loop import _to
+
+
+@dataclass
+class LoopState:
+    """Where a run stands; the caller's ``save`` writes it into checkpoints."""
+
+    step: int = 0
+    best_val: float = float("inf")
+    bad_evals: int = 0
+    train_seconds: float = 0.0
+
+
+def train_on_frozen(*, settings: TrainSettings, state: LoopState, out: Path, train_items: list[ClipItem],
+                    params: list[torch.nn.Parameter], opt, sched, device,
+                    step_losses: Callable[[dict], dict[str, torch.Tensor]],
+                    validate: Callable[[], tuple[float, dict]],
+                    save: Callable[[Path, dict, bool], None], log: Callable[[dict], None],
+                    desc: str, postfix: Callable[[dict], dict], progress: bool = True) -> tuple[str, dict]:
+    """Train until ``settings.max_steps``, early stopping or ``max_minutes``; update ``state``.
+
+    Args:
+        step_losses: collated batch -> loss terms, ``total`` to back-propagate.
+        validate: -> (score, metrics) on the validation split, lower score is better.
+        save: (path, metrics, full) writes ``best.pt`` (full=False) or the resumable ``last.pt``.
+        postfix: the logged loss terms -> what the progress bar shows.
+
+    Returns:
+        ``(stopped, last validation metrics)``, stopped being ``max_steps``, ``early_stop`` or ``time``.
+    """
+    from tqdm import tqdm
+
+    s = settings
+    rng = random.Random(s.seed + 7919 * (state.step + 1))
+    # No frames in these stages: ``max_frames`` is the budget of padded phonemes per batch.
+    lengths = [len(it.arrays["phoneme_ids"]) for it in train_items]
+    bar = tqdm(total=s.max_steps, initial=state.step, desc=desc, disable=not progress, dynamic_ncols=True)
+    stopped, val, last_save = "max_steps", {}, time.perf_counter()
+    t_start, seconds_at_start = time.perf_counter(), state.train_seconds
+    while state.step < s.max_steps and stopped == "max_steps":
+        for idx in frame_batches(lengths, s.max_frames, rng):
+            losses = step_losses(_to(collate([train_items[i].arrays for i in idx]), device))
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, s.grad_clip)
+            opt.step()
+            sched.step()
+            state.step += 1
+            state.train_seconds = seconds_at_start + (time.perf_counter() - t_start)
+            if state.step % s.log_every == 0 or state.step == 1:
+                terms = {k: float(v.detach()) for k, v in losses.items()}
+                log({"step": state.step, "split": "train", "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
+                     "minutes": state.train_seconds / 60, **terms})
+                bar.set_postfix(postfix(terms))
+            bar.update(1)
+            if state.step % s.eval_every == 0:
+                score, val = validate()
+                log({"step": state.step, "split": "validation", "score": score, "minutes": state.train_seconds / 60,
+                     **val})
+                if score < state.best_val:
+                    state.best_val, state.bad_evals = score, 0
+                    save(out / "best.pt", {"validation": val, "score": score}, False)
+                else:
+                    state.bad_evals += 1
+                if state.bad_evals >= s.patience:
+                    stopped = "early_stop"
+            if s.max_minutes and state.train_seconds >= 60 * s.max_minutes:
+                stopped = "time"
+            done = stopped != "max_steps" or state.step >= s.max_steps
+            if done or time.perf_counter() - last_save >= 60 * s.checkpoint_minutes:
+                save(out / "last.pt", {"validation": val}, True)
+                last_save = time.perf_counter()
+            if done:
+                break
+    bar.close()
+    return stopped, val
