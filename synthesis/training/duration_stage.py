@@ -37,7 +37,6 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from synthesis.errors import ConfigError
@@ -45,12 +44,11 @@ from synthesis.training.checkpoint import (
     CheckpointError,
     file_hash,
     load_checkpoint,
-    restore_training_state,
     save_checkpoint,
 )
 from synthesis.training.config import TrainSettings, dump_toml, read_toml
 from synthesis.training.data import ClipItem, collate, frame_batches, load_items
-from synthesis.training.frozen_loop import LoopState, train_on_frozen
+from synthesis.training.frozen_loop import LoopState, resume_state, seeded_device, train_on_frozen
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
 
 #: systems whose stage 2 is this duration pass
@@ -221,12 +219,7 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
     """
     out = Path(out)
     stage1, model = load_trained_model(cfg.stage1, system)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu" and cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    random.seed(cfg.train.seed)
-    np.random.seed(cfg.train.seed)
-    torch.manual_seed(cfg.train.seed)
+    device = seeded_device(cfg.train)
     model = model.to(device)
     if items is None:
         split, _ = _split_ids(cfg)
@@ -243,15 +236,10 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, betas=(0.9, 0.98), weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg.train))
-    state = LoopState()
     model_dict = model.cfg.to_dict()
     stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}
     last_path = out / "last.pt"
-    if resume and last_path.exists():
-        ckpt = load_checkpoint(last_path, system)
-        if ckpt["config"]["model"] != model_dict or ckpt.get("stage1", {}).get("hash") != stage1_info["hash"]:
-            raise ConfigError(f"{last_path}: was trained with another config or stage 1; use a new --out")
-        state = LoopState(*restore_training_state(ckpt, model, opt, sched))
+    state = resume_state(last_path, system, model_dict, stage1_info["hash"], model, opt, sched) if resume else LoopState()
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     start_val = evaluate_durations(model, val_items, device)

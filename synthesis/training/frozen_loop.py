@@ -11,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from synthesis.errors import ConfigError
+from synthesis.training.checkpoint import load_checkpoint, restore_training_state
 from synthesis.training.config import TrainSettings
 from synthesis.training.data import ClipItem, collate, frame_batches
 from synthesis.training.loop import _to
@@ -26,6 +29,28 @@ class LoopState:
     best_val: float = float("inf")
     bad_evals: int = 0
     train_seconds: float = 0.0
+
+
+def seeded_device(settings: TrainSettings) -> torch.device:
+    """The device to train on, with the thread count and every RNG set from ``settings``."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and settings.threads:
+        torch.set_num_threads(settings.threads)
+    random.seed(settings.seed)
+    np.random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    return device
+
+
+def resume_state(last_path: Path, system: str, model_config: dict, stage1_hash: str, model, opt, sched) -> LoopState:
+    """The state of ``last_path`` loaded into model, optimiser and schedule (a fresh state when
+    there is none); refuses a run made with another model config or another stage-1 file."""
+    if not last_path.exists():
+        return LoopState()
+    ckpt = load_checkpoint(last_path, system)
+    if ckpt["config"]["model"] != model_config or ckpt.get("stage1", {}).get("hash") != stage1_hash:
+        raise ConfigError(f"{last_path}: was trained with another config or stage 1; use a new --out")
+    return LoopState(*restore_training_state(ckpt, model, opt, sched))
 
 
 def train_on_frozen(*, settings: TrainSettings, state: LoopState, out: Path, train_items: list[ClipItem],
