@@ -14,7 +14,7 @@ STAGE2_TRAINERS = {"camp": "synthesis.training.camp_stage2", "kathaka": "synthes
 
 def _cmd_train(args) -> int:
     from synthesis.errors import ConfigError
-    from synthesis.training.config import load_config
+    from synthesis.training.config import apply_train_overrides, load_config
     from synthesis.training.loop import train
 
     if args.stage == 2:
@@ -29,12 +29,7 @@ def _cmd_train(args) -> int:
     cfg = load_config(args.config)
     if cfg.model.system != args.system:
         raise ConfigError(f"{args.config}: config is for system {cfg.model.system!r}, not {args.system!r}")
-    if args.cache:
-        cfg.train.cache = args.cache
-    if args.max_minutes is not None:
-        cfg.train.max_minutes = args.max_minutes
-    if args.max_steps is not None:
-        cfg.train.max_steps = args.max_steps
+    apply_train_overrides(cfg.train, args)
     result = train(cfg, args.out, progress=not args.quiet, resume=not args.restart)
     print(f"{args.system}: {result.step} steps in {result.seconds / 60:.1f} min ({result.stopped}), "
           f"best validation {result.best_val:.4f}, {result.frames_per_second:.0f} frames/s; "

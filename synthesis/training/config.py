@@ -66,6 +66,16 @@ class TrainConfig:
         return cls(model, train, loss)
 
 
+def apply_train_overrides(train: TrainSettings, args) -> None:
+    """``--cache``, ``--max-minutes`` and ``--max-steps`` of `synthesis train` over ``[train]``."""
+    if getattr(args, "cache", None):
+        train.cache = args.cache
+    if getattr(args, "max_minutes", None) is not None:
+        train.max_minutes = args.max_minutes
+    if getattr(args, "max_steps", None) is not None:
+        train.max_steps = args.max_steps
+
+
 def read_toml(path: str | Path) -> dict:
     """A training config file as a dict; a missing file or bad TOML is a one-line ConfigError."""
     path = Path(path)

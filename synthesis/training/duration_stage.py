@@ -46,7 +46,7 @@ from synthesis.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from synthesis.training.config import TrainSettings, dump_toml, read_toml
+from synthesis.training.config import TrainSettings, apply_train_overrides, dump_toml, read_toml
 from synthesis.training.data import ClipItem, collate, frame_batches, load_items
 from synthesis.training.frozen_loop import LoopState, resume_state, seeded_device, train_on_frozen
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
@@ -306,12 +306,7 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
 def train_from_args(args) -> TrainResult:
     """``synthesis train --system baseline|fs2 --stage 2``: the config file plus overrides."""
     cfg = load_duration_config(args.config)
-    if args.cache:
-        cfg.train.cache = args.cache
-    if args.max_minutes is not None:
-        cfg.train.max_minutes = args.max_minutes
-    if args.max_steps is not None:
-        cfg.train.max_steps = args.max_steps
+    apply_train_overrides(cfg.train, args)
     if getattr(args, "stage1", None):
         cfg.stage1 = args.stage1
     return train_durations(cfg, args.system, args.out, progress=not args.quiet, resume=not args.restart)
