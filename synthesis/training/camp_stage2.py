@@ -42,8 +42,14 @@ from synthesis.training.checkpoint import (
     save_checkpoint,
 )
 from synthesis.training.config import TrainSettings, apply_train_overrides, dump_toml, read_toml
-from synthesis.training.data import ClipItem, collate, frame_batches, load_items
-from synthesis.training.frozen_loop import LoopState, resume_state, seeded_device, train_on_frozen
+from synthesis.training.data import ClipItem, collate, load_items
+from synthesis.training.frozen_loop import (
+    LoopState,
+    aligned_batches,
+    resume_state,
+    seeded_device,
+    train_on_frozen,
+)
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
 
 PRECOMPUTED = ("camp_encoder_out", "camp_target", "camp_frame_counts", "camp_durations")
@@ -165,16 +171,8 @@ def check_syntax(items: list[ClipItem], where) -> None:
 @torch.no_grad()
 def precompute(model, items: list[ClipItem], max_frames: int, device) -> list[ClipItem]:
     """Frozen stage-1 outputs per clip (see the module docstring); acoustic arrays are dropped."""
-    from synthesis.models.backbone import lengths_to_mask
-
-    model.eval()
     out: list[ClipItem | None] = [None] * len(items)
-    for idx in frame_batches([it.n_frames for it in items], max_frames, None):
-        batch = _to(collate([items[i].arrays for i in idx]), device)
-        enc, emb, phone_mask = model.encode(batch)
-        frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
-        mel_n = (batch["mel"] - model.mel_mean) / model.mel_std
-        _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
+    for idx, batch, enc, mel_n, frame_mask, hard in aligned_batches(model, items, max_frames, device):
         vectors, counts = model.prosody.reference_vectors(mel_n, frame_mask, hard, batch["word_index"],
                                                           batch["word_pos"].shape[1])
         durations = hard.sum(1)

@@ -31,6 +31,23 @@ class LoopState:
     train_seconds: float = 0.0
 
 
+@torch.no_grad()
+def aligned_batches(model, items: list[ClipItem], max_frames: int, device):
+    """The frozen model over ``items`` (dropout off), batched by padded frames. Yields
+    ``(indices, batch, encoder_out [B, P, C], normalised mel [B, T, M], frame_mask [B, T],
+    hard alignment [B, T, P])``: what the stages on a frozen stage 1 precompute from."""
+    from synthesis.models.backbone import lengths_to_mask
+
+    model.eval()
+    for idx in frame_batches([it.n_frames for it in items], max_frames, None):
+        batch = _to(collate([items[i].arrays for i in idx]), device)
+        enc, emb, phone_mask = model.encode(batch)
+        frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
+        mel_n = (batch["mel"] - model.mel_mean) / model.mel_std
+        _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
+        yield idx, batch, enc, mel_n, frame_mask, hard
+
+
 def seeded_device(settings: TrainSettings) -> torch.device:
     """The device to train on, with the thread count and every RNG set from ``settings``."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
