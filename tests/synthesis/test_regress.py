@@ -84,8 +84,10 @@ def degrade(src: Path, dst: Path, noise: float = 0.5, seed: int = 0) -> Path:
     ckpt = load_checkpoint(src)
     gen = torch.Generator().manual_seed(seed)
     state = {}
+    # Buffers are left alone (the duration offsets too: a new key would shift every later draw).
+    buffers = ("_mean", "_std", "var_stats", "duration_bias")
     for k, v in ckpt["state_dict"].items():
-        if v.is_floating_point() and v.numel() > 1 and not k.endswith(("_mean", "_std", "var_stats")):
+        if v.is_floating_point() and v.numel() > 1 and not k.endswith(buffers):
             w = v.float()
             v = (w + noise * w.std() * torch.randn(w.shape, generator=gen)).to(v.dtype)
         state[k] = v
