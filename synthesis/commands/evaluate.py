@@ -72,7 +72,7 @@ def register(sub) -> None:
                         "instead of its own, e.g. a log-mel model through vocos (repeat per checkpoint)")
     p.add_argument("--copy-vocoder", action="append", metavar="VOCODER",
                    help="copy synthesis to score as a ceiling (repeat; default griffinlim and world; "
-                        "e.g. vocos once its weights exist)")
+                        "vocos for the committed neural vocoder)")
     p.add_argument("--compare-to", metavar="NAME",
                    help="paired tests of every checkpoint against this one only (default: all pairs)")
     p.add_argument("--split", default="test", help="split subset: train, validation or test (default test)")

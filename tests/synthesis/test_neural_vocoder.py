@@ -399,3 +399,19 @@ def test_missing_config_and_missing_run_are_one_line_errors(tmp_path, capsys):
                      "--out", str(tmp_path / "r"), "--device", "cuda"]) == 2
         assert "no CUDA device is available" in capsys.readouterr().err
         assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(not neural.DEFAULT_CHECKPOINT.is_file(), reason="no committed vocoder weights")
+def test_committed_weights_copy_a_held_out_clip(corpus):
+    """The committed `vocos` weights on a test-split clip: the recording's length, and a log-mel
+    L1 to the recording near the training run's validation value (0.28); weights that do not
+    fit, or a shifted output, land far above it."""
+    from synthesis.audio.features import log_mel
+    from synthesis.audio.io import load_audio
+
+    wave = load_audio(corpus.by_id()["LJ001-0008"].wav_path)  # test split
+    vocos = get_vocoder("vocos")
+    assert vocos.describe()["checkpoint"] == str(neural.DEFAULT_CHECKPOINT)
+    out = vocos.copy_synthesis([wave])[0]
+    assert len(out) == len(wave)
+    assert float(np.abs(log_mel(out) - log_mel(wave)).mean()) < 0.4
