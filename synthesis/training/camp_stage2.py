@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -47,6 +46,7 @@ from synthesis.training.frozen_loop import (
     LoopState,
     aligned_batches,
     resume_state,
+    save_stage_checkpoint,
     seeded_device,
     train_on_frozen,
 )
@@ -277,17 +277,13 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         metrics_fh.write(json.dumps(record) + "\n")
         metrics_fh.flush()
 
+    # The checkpoint config's [model] is the stage-2 model, so Synthesizer rebuilds it as is.
+    header = {"system": "camp", "stage": 2, "variant": cfg.ablation,
+              "config": {"model": model_dict, **{k: v for k, v in cfg.to_dict().items() if k != "predictor"}},
+              "cache_hashes": stage1.get("cache_hashes", {}), "stage1": stage1_info}
+
     def save(path: Path, metrics: dict, full: bool) -> None:
-        # The checkpoint config's [model] is the stage-2 model, so Synthesizer rebuilds it as is.
-        config = {"model": model_dict, **{k: v for k, v in cfg.to_dict().items() if k != "predictor"}}
-        payload = {"system": "camp", "stage": 2, "variant": cfg.ablation, "config": config,
-                   "cache_hashes": stage1.get("cache_hashes", {}), "stage1": stage1_info,
-                   "state_dict": model.state_dict(), "step": state.step, "best_val": state.best_val,
-                   "bad_evals": state.bad_evals, "metrics": metrics, "train_seconds": state.train_seconds}
-        if full:
-            payload.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), py_rng=random.getstate(),
-                           torch_rng=torch.get_rng_state())
-        save_checkpoint(path, payload)
+        save_stage_checkpoint(path, header, model, state, metrics, full, opt, sched)
 
     def validate() -> tuple[float, dict]:
         val = evaluate_stage2(model, val_items, cfg.loss, 64, device)

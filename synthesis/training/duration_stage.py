@@ -32,7 +32,6 @@ record ``stage = 2`` and the stage-1 file (path, hash) under ``stage1``.
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -44,7 +43,6 @@ from synthesis.training.checkpoint import (
     CheckpointError,
     file_hash,
     load_checkpoint,
-    save_checkpoint,
 )
 from synthesis.training.config import TrainSettings, apply_train_overrides, dump_toml, read_toml
 from synthesis.training.data import ClipItem, collate, load_items
@@ -52,6 +50,7 @@ from synthesis.training.frozen_loop import (
     LoopState,
     aligned_batches,
     resume_state,
+    save_stage_checkpoint,
     seeded_device,
     train_on_frozen,
 )
@@ -248,17 +247,13 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
         metrics_fh.write(json.dumps(record) + "\n")
         metrics_fh.flush()
 
+    header = {"system": system, "stage": 2,
+              "config": {"model": model_dict, "train": asdict(cfg.train), "loss": dict(cfg.loss),
+                         "stage2": {"stage1": cfg.stage1, "calibrate": cfg.calibrate}},
+              "cache_hashes": stage1.get("cache_hashes", {}), "stage1": stage1_info}
+
     def save(path: Path, metrics: dict, full: bool) -> None:
-        config = {"model": model_dict, "train": asdict(cfg.train), "loss": dict(cfg.loss),
-                  "stage2": {"stage1": cfg.stage1, "calibrate": cfg.calibrate}}
-        payload = {"system": system, "stage": 2, "config": config, "cache_hashes": stage1.get("cache_hashes", {}),
-                   "stage1": stage1_info, "state_dict": model.state_dict(), "step": state.step,
-                   "best_val": state.best_val, "bad_evals": state.bad_evals, "metrics": metrics,
-                   "train_seconds": state.train_seconds}
-        if full:
-            payload.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), py_rng=random.getstate(),
-                           torch_rng=torch.get_rng_state())
-        save_checkpoint(path, payload)
+        save_stage_checkpoint(path, header, model, state, metrics, full, opt, sched)
 
     def validate() -> tuple[float, dict]:
         score = evaluate_durations(model, val_items, device)

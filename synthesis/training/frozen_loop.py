@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from synthesis.errors import ConfigError
-from synthesis.training.checkpoint import load_checkpoint, restore_training_state
+from synthesis.training.checkpoint import load_checkpoint, restore_training_state, save_checkpoint
 from synthesis.training.config import TrainSettings
 from synthesis.training.data import ClipItem, collate, frame_batches
 from synthesis.training.loop import _to
@@ -68,6 +68,18 @@ def resume_state(last_path: Path, system: str, model_config: dict, stage1_hash: 
     if ckpt["config"]["model"] != model_config or ckpt.get("stage1", {}).get("hash") != stage1_hash:
         raise ConfigError(f"{last_path}: was trained with another config or stage 1; use a new --out")
     return LoopState(*restore_training_state(ckpt, model, opt, sched))
+
+
+def save_stage_checkpoint(path: Path, header: dict, model, state: LoopState, metrics: dict, full: bool,
+                          opt, sched) -> None:
+    """``header`` (system, stage, config, provenance) + the weights + where the run stands; the
+    full (``last.pt``) one adds optimiser, schedule and RNG state for resuming."""
+    payload = {**header, "state_dict": model.state_dict(), "step": state.step, "best_val": state.best_val,
+               "bad_evals": state.bad_evals, "metrics": metrics, "train_seconds": state.train_seconds}
+    if full:
+        payload.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), py_rng=random.getstate(),
+                       torch_rng=torch.get_rng_state())
+    save_checkpoint(path, payload)
 
 
 def train_on_frozen(*, settings: TrainSettings, state: LoopState, out: Path, train_items: list[ClipItem],
