@@ -23,9 +23,12 @@ API (kept stable; documented in docs/synthesis.md):
   module's inference mode (Kathaka: ``prior``, ``mean``, ``sample``, ``oracle``; docs/kathaka.md).
   In oracle mode ``synthesise(texts, references=[wave, ...])`` reads each text's recording;
   without ``references`` the recording is found in the corpus by the text's script.
+* ``from_checkpoint(..., enhancement=Enhancement.off())``: vocode the raw prediction instead
+  of the spectrally enhanced one (global variance + postfilter, ``synthesis.features.enhance``).
 * ``.vocoder``: the ``synthesis.vocoders.Vocoder`` in use; ``.sample_rate``.
 * ``.describe() -> dict``: ``system``, ``checkpoint`` (path), ``checkpoint_hash``,
-  ``config_hash``, ``feature_kind``, ``step``, ``vocoder`` (the vocoder's ``describe()``).
+  ``config_hash``, ``feature_kind``, ``step``, ``vocoder`` (the vocoder's ``describe()``),
+  ``enhancement`` (its settings, and whether the checkpoint records the training GV).
 
 Errors a user can cause (unreadable text, a checkpoint of another format) raise
 ``synthesis.errors.SynthesisError`` subclasses with a one-line message.
@@ -74,7 +77,9 @@ def split_sentences(text: str, max_chars: int = 250) -> list[str]:
 class Synthesizer:
     """A trained acoustic model + its vocoder + the text front end, for inference only."""
 
-    def __init__(self, model, vocoder, ckpt: dict, path: Path, device: str = "cpu", corpus=None):
+    def __init__(self, model, vocoder, ckpt: dict, path: Path, device: str = "cpu", corpus=None,
+                 enhancement=None):
+        from synthesis.features.enhance import Enhancement
         from synthesis.text.frontend import TextFrontend
 
         self.model = model.eval()
@@ -89,17 +94,23 @@ class Synthesizer:
         self.frontend = TextFrontend(with_vectors=needs_words, with_syntax=needs_words)
         self._corpus_root = corpus
         self._recordings: dict[str, Path] | None = None
+        self.enhancement = enhancement if enhancement is not None else Enhancement()
+        gv = model.target_gv.detach().cpu().numpy().astype(np.float64)
+        self._target_gv = gv if np.any(gv > 0) else None  # None: a file from before GV was recorded
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, vocoder: str | None = None, device: str = "cpu",
                         mode: str | None = None, temperature: float | None = None,
-                        corpus: str | Path | None = None) -> "Synthesizer":
+                        corpus: str | Path | None = None, enhancement=None) -> "Synthesizer":
         """Load a checkpoint written by ``synthesis train`` (or an exported one).
 
         ``mode``/``temperature`` override a prosody module's inference mode stored in the
         checkpoint (Kathaka: ``prior``, ``mean``, ``sample``, ``oracle``; see docs/kathaka.md).
         In a mode that reads the recording (oracle), texts without explicit ``references``
         are looked up in ``corpus`` (default: the bundled corpus) by their script.
+        ``enhancement`` (``synthesis.features.enhance.Enhancement``; default: GV scaling and
+        postfilter at their validated settings, ``Enhancement.off()``: the raw prediction)
+        sharpens the predicted spectral envelope before vocoding.
 
         Raises:
             CheckpointError: missing, truncated, other format version, unknown system.
@@ -135,7 +146,7 @@ class Synthesizer:
         if voc.feature_kind != mcfg.feature_kind or voc.feature_dim != mcfg.out_dim:
             raise SynthesisError(f"{path}: the model predicts {mcfg.feature_kind} features [T, {mcfg.out_dim}], "
                                  f"vocoder {voc.name} needs {voc.feature_kind} [T, {voc.feature_dim}]")
-        return cls(model.to(device), voc, ckpt, path, device, corpus)
+        return cls(model.to(device), voc, ckpt, path, device, corpus, enhancement)
 
     @property
     def sample_rate(self) -> int:
@@ -145,7 +156,8 @@ class Synthesizer:
         cfg_hash = hashlib.sha256(json.dumps(self._config, sort_keys=True).encode()).hexdigest()[:16]
         info = {"system": self._ckpt_meta["system"], "checkpoint": str(self.path), "checkpoint_hash": self._hash,
                 "config_hash": cfg_hash, "feature_kind": self.model.cfg.feature_kind,
-                "step": self._ckpt_meta["step"], "vocoder": self.vocoder.describe()}
+                "step": self._ckpt_meta["step"], "vocoder": self.vocoder.describe(),
+                "enhancement": {**self.enhancement.describe(), "gv_recorded": self._target_gv is not None}}
         prosody = self.model.prosody
         if hasattr(prosody, "label"):  # a prosody module with inference modes names model + mode
             info.update(system=prosody.label(), mode=prosody.inference, temperature=prosody.temperature)
@@ -238,13 +250,29 @@ class Synthesizer:
             feats = out["features"].float().cpu().numpy()
             n_frames = out["frame_mask"].sum(1).cpu().numpy()
             durs = out["durations"].cpu().numpy()
-            waves = self.vocoder.synthesise_batch([feats[j, : n_frames[j]] for j in range(len(idx))])
+            utterances = [self._enhance(feats[j, : n_frames[j]]) for j in range(len(idx))]
+            waves = self.vocoder.synthesise_batch(utterances)
             for j, k in enumerate(idx):
                 a = chunks[k][1]
-                results[k] = {"analysis": a, "waveform": waves[j], "features": feats[j, : n_frames[j]],
+                results[k] = {"analysis": a, "waveform": waves[j], "features": utterances[j],
                               "durations": durs[j, : len(a.phoneme_ids)]}
         return [self._merge(texts[i], [results[k] for k in range(len(chunks)) if chunks[k][0] == i])
                 for i in range(len(texts))]
+
+    def _enhance(self, feats: np.ndarray) -> np.ndarray:
+        """The predicted features with the spectral enhancement applied (see features.enhance)."""
+        from synthesis.features.enhance import enhance_features
+
+        if not self.enhancement.active:
+            return feats
+        kind = self.model.cfg.feature_kind
+        to_log_sp, n_mcep = None, 60
+        if kind == "world":
+            from synthesis.vocoders.world import mcep_matrices
+
+            n_mcep = self.vocoder.n_mcep
+            _, to_log_sp = mcep_matrices(self.vocoder.fft_size, n_mcep, self.vocoder.alpha)
+        return enhance_features(feats, kind, self._target_gv, self.enhancement, to_log_sp, n_mcep)
 
     def _limit(self, analysis) -> list:
         """Split an analysis that is still too long at word boundaries (re-analysed)."""

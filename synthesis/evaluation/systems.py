@@ -115,10 +115,12 @@ class CheckpointSystem:
                 "model": _jsonable(self.info)}
 
     def cache_key(self) -> str:
+        # the enhancement settings change the audio without changing the file
+        key = f"ckpt-{self.sha256[:16]}-e{_hash(self.info.get('enhancement'))[:8]}"
         if self.vocoder is None:
-            return f"ckpt-{self.sha256[:16]}"
+            return key
         # the vocoder's description holds its weights' hash: retrained weights get a new key
-        return f"ckpt-{self.sha256[:16]}-{_hash(self.info.get('vocoder', self.vocoder))}"
+        return f"{key}-{_hash(self.info.get('vocoder', self.vocoder))}"
 
     def synthesise(self, items: list[EvalItem]) -> list[np.ndarray]:
         waves = self.synthesizer.synthesise([it.text for it in items])

@@ -138,14 +138,20 @@ class Backbone(nn.Module):
         # Per-symbol log-duration offset added at inference (0 until the duration pass calibrates
         # it, see synthesis.training.duration_stage); files from before it existed load with zeros.
         self.register_buffer("duration_bias", torch.zeros(cfg.n_symbols))
-        self.register_load_state_dict_pre_hook(_zero_duration_bias_if_missing)
+        # Global variance of each target dim in the training recordings (mean per-utterance
+        # variance over time), for spectral enhancement at inference (synthesis.features.enhance);
+        # zeros (files from before it existed) switch that enhancement off.
+        self.register_buffer("target_gv", torch.zeros(cfg.out_dim))
+        self.register_load_state_dict_pre_hook(_zero_optional_buffers_if_missing)
         bin_mask = torch.zeros(cfg.out_dim, dtype=torch.bool)
         bin_mask[list(cfg.binary_dims)] = True
         self.register_buffer("binary_mask", bin_mask, persistent=False)
 
     # --- statistics ---------------------------------------------------------------------------
-    def set_stats(self, target_mean, target_std, mel_mean, mel_std, var_stats=(0.0, 1.0, 0.0, 1.0)) -> None:
-        """Per-dimension normalisation from training data (binary dims stay 0/1)."""
+    def set_stats(self, target_mean, target_std, mel_mean, mel_std, var_stats=(0.0, 1.0, 0.0, 1.0),
+                  target_gv=None) -> None:
+        """Per-dimension normalisation from training data (binary dims stay 0/1), and the
+        targets' global variance (``target_gv``, None: unknown)."""
         tm = torch.as_tensor(np.asarray(target_mean), dtype=torch.float32).clone()
         ts = torch.as_tensor(np.asarray(target_std), dtype=torch.float32).clamp(min=1e-3).clone()
         tm[self.binary_mask], ts[self.binary_mask] = 0.0, 1.0
@@ -156,6 +162,8 @@ class Backbone(nn.Module):
         vs = torch.as_tensor(var_stats, dtype=torch.float32).clone()
         vs[1], vs[3] = vs[1].clamp(min=1e-3), vs[3].clamp(min=1e-3)
         self.var_stats.copy_(vs)
+        if target_gv is not None:
+            self.target_gv.copy_(torch.as_tensor(np.asarray(target_gv), dtype=torch.float32))
 
     # --- pieces -------------------------------------------------------------------------------
     def encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -250,9 +258,10 @@ class Backbone(nn.Module):
         target = (batch["target"] - self.target_mean) / self.target_std
         cont = (~self.binary_mask).float()
         n_cont = fm.sum() * cont.sum()
+        dim_weight = cont * self._cepstral_weights(float(weights.get("cepstral_weighting", 0.0)))
         losses = {}
         for name in ("before", "after"):
-            err = (out[name] - target).abs() * cont * fm[..., None]
+            err = (out[name] - target).abs() * dim_weight * fm[..., None]
             losses[f"feat_{name}"] = err.sum() / n_cont
         if self.binary_mask.any():
             logits = out["after"][..., self.binary_mask]
@@ -273,6 +282,26 @@ class Backbone(nn.Module):
         # losses, never part of the total.
         losses.update({k: v.detach() for k, v in out.get("prosody_metrics", {}).items()})
         return losses
+
+    def _cepstral_weights(self, gamma: float) -> torch.Tensor:
+        """Per-dim loss weights [D]: 1, except WORLD mel-cepstra c1..c59 weighted by
+        (std / their mean std) ** gamma, renormalised to mean 1.
+
+        Normalising every target dim to unit variance gives the 40 high-order cepstra, which
+        carry little of what listeners (or a recogniser) hear, two thirds of the spectral
+        loss; gamma = 1 weights errors as in raw cepstral units, i.e. as mel-cepstral
+        distortion does.
+        """
+        w = torch.ones_like(self.target_std)
+        if gamma <= 0 or self.cfg.feature_kind != "world":
+            return w
+        from synthesis.features.enhance import spectral_dims
+
+        dims = torch.as_tensor(spectral_dims("world", self.cfg.out_dim), device=w.device)
+        std = self.target_std[dims]
+        scaled = (std / std.mean()) ** gamma
+        w[dims] = scaled / scaled.mean()
+        return w
 
     # --- inference ----------------------------------------------------------------------------
     @torch.inference_mode()
@@ -315,10 +344,11 @@ class Backbone(nn.Module):
                 "durations": durations, "prosody_extras": extras}
 
 
-def _zero_duration_bias_if_missing(module, state_dict, prefix, *args) -> None:
-    key = prefix + "duration_bias"
-    if key not in state_dict:
-        state_dict[key] = torch.zeros_like(module.duration_bias)
+def _zero_optional_buffers_if_missing(module, state_dict, prefix, *args) -> None:
+    """Buffers added after the first checkpoints were written load as zeros (= not calibrated)."""
+    for name in ("duration_bias", "target_gv"):
+        if prefix + name not in state_dict:
+            state_dict[prefix + name] = torch.zeros_like(getattr(module, name))
 
 
 def build_model(cfg: ModelConfig) -> Backbone:

@@ -87,14 +87,18 @@ def _interp_log_f0(f0: np.ndarray) -> np.ndarray:
 
 
 def feature_stats(items: list[ClipItem]) -> dict[str, np.ndarray]:
-    """Per-dimension mean/std of target and mel, and frame-level log-F0/energy stats."""
+    """Per-dimension mean/std of target and mel, frame-level log-F0/energy stats, and the
+    targets' global variance (mean per-clip variance; see synthesis.features.enhance)."""
+    from synthesis.features.enhance import utterance_variance
+
     target = np.concatenate([it.arrays["target"] for it in items])
     mel = np.concatenate([it.arrays["mel"] for it in items])
     lf0 = np.concatenate([it.arrays["lf0"] for it in items])
     energy = np.concatenate([it.arrays["energy"] for it in items])
     return {"target_mean": target.mean(0), "target_std": target.std(0), "mel_mean": mel.mean(0),
             "mel_std": mel.std(0), "var_stats": (float(lf0.mean()), float(lf0.std()),
-                                                 float(energy.mean()), float(energy.std()))}
+                                                 float(energy.mean()), float(energy.std())),
+            "target_gv": utterance_variance([it.arrays["target"] for it in items])}
 
 
 def frame_batches(lengths: list[int], max_frames: int, rng: random.Random | None, max_items: int = 64) -> list[list[int]]:

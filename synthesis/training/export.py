@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from synthesis.features.cache import write_json_atomic
 from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
 from synthesis.training.config import dump_toml
@@ -14,7 +17,7 @@ def export_checkpoint(run: str | Path, out: str | Path, which: str = "best") -> 
     run, out = Path(run), Path(out)
     ckpt = load_checkpoint(run / f"{which}.pt")
     # float16 halves the file; buffers such as normalisation statistics keep float32.
-    keep32 = ("_mean", "_std", "var_stats", "duration_bias")
+    keep32 = ("_mean", "_std", "var_stats", "duration_bias", "target_gv")
     state = {k: (v.half() if v.is_floating_point() and not k.endswith(keep32) else v)
              for k, v in ckpt["state_dict"].items()}
     payload = {k: ckpt[k] for k in ("system", "config", "cache_hashes", "step", "metrics", "train_seconds", "stage",
@@ -39,3 +42,40 @@ def write_inference_files(run: Path, out: Path, payload: dict, metrics: dict) ->
         metrics["log_tail"] = [json.loads(line) for line in log.read_text().splitlines()[-3:]]
     write_json_atomic(out / "metrics.json", metrics)
     return {"checkpoint": str(path), "megabytes": path.stat().st_size / 1e6, "step": payload["step"]}
+
+
+def record_target_gv(checkpoint: str | Path, cache: str | Path, split_file: str | Path | None = None) -> np.ndarray:
+    """Write the training split's global variance into a checkpoint trained before it was recorded.
+
+    Newer trainings record ``target_gv`` themselves (``feature_stats``); this gives an older
+    file the same statistic, from the clips of the split it was trained on, so that inference
+    applies the spectral enhancement (synthesis.features.enhance). Everything else in the
+    file stays as it is; the write is atomic. Returns the GV [D].
+    """
+    from synthesis.corpus import default_split_path, load_corpus, load_split
+    from synthesis.features.acoustic import AcousticConfig
+    from synthesis.features.cache import read_manifest
+    from synthesis.features.enhance import utterance_variance
+    from synthesis.text.frontend import TEXT_CONFIG_HASH
+    from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from synthesis.training.data import load_items
+
+    checkpoint = Path(checkpoint)
+    ckpt = load_checkpoint(checkpoint)
+    try:
+        kind = ckpt["config"]["model"].get("feature_kind", "world")
+        out_dim = int(ckpt["config"]["model"].get("out_dim", 64))
+    except (KeyError, TypeError, AttributeError):
+        raise CheckpointError(f"{checkpoint}: no model config inside") from None
+    manifest = read_manifest(Path(cache))
+    root = Path(manifest["corpus"]["root"])
+    split = load_split(Path(split_file) if split_file else default_split_path(root),
+                       load_corpus(root) if root.exists() else None)
+    items = load_items(cache, split.train, kind, {"acoustic": AcousticConfig().hash(), "text": TEXT_CONFIG_HASH})
+    gv = utterance_variance([it.arrays["target"] for it in items])
+    if gv.shape != (out_dim,):
+        raise CheckpointError(f"{checkpoint}: model predicts {out_dim} dims, the cache's {kind} targets have {gv.shape[0]}")
+    payload = {k: v for k, v in ckpt.items() if k not in ("format", "format_version")}
+    payload["state_dict"] = {**ckpt["state_dict"], "target_gv": torch.as_tensor(gv, dtype=torch.float32)}
+    save_checkpoint(checkpoint, payload)
+    return gv

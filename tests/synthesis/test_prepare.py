@@ -75,3 +75,36 @@ def test_training_items_from_the_cache(prepared):
     assert mel_items[0].arrays["target"].shape[1] == 80
     with pytest.raises(CacheError, match="not in the cache"):
         load_items(out, ["LJ999-0001"], "world")
+
+
+def test_record_target_gv_stamps_an_old_checkpoint(prepared, tmp_path):
+    """A checkpoint trained before the GV was recorded gets it from its training split."""
+    import torch
+
+    from synthesis.models.backbone import ModelConfig, build_model
+    from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from synthesis.training.config import TrainConfig
+    from synthesis.training.export import record_target_gv
+    from tests.synthesis.test_models import TINY
+
+    root, cache = prepared
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"format_version": 1, "corpus": "mini", "fingerprint": "x", "seed": 0,
+                                 "train": IDS, "validation": [], "test": []}))
+    cfg = TrainConfig(model=ModelConfig(**TINY))
+    state = {k: v for k, v in build_model(cfg.model).state_dict().items() if k != "target_gv"}
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, {"system": "baseline", "config": cfg.to_dict(), "state_dict": state, "step": 7})
+    gv = record_target_gv(path, cache, split)
+    ck = load_checkpoint(path)
+    world = [read_clip(cache, "acoustic", i, AcousticConfig().hash())["world"].astype(np.float64) for i in IDS]
+    np.testing.assert_allclose(ck["state_dict"]["target_gv"].numpy(), np.mean([w.var(0) for w in world], 0),
+                               rtol=1e-5)
+    assert gv.shape == (64,) and ck["step"] == 7
+    assert torch.equal(ck["state_dict"]["embed.weight"], state["embed.weight"])
+    mel_cfg = TrainConfig(model=ModelConfig(**{**TINY, "feature_kind": "log_mel", "out_dim": 64}))
+    save_checkpoint(tmp_path / "odd.pt", {"system": "baseline", "config": mel_cfg.to_dict(), "state_dict": state})
+    before = (tmp_path / "odd.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="80"):
+        record_target_gv(tmp_path / "odd.pt", cache, split)
+    assert (tmp_path / "odd.pt").read_bytes() == before

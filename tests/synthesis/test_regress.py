@@ -84,8 +84,8 @@ def degrade(src: Path, dst: Path, noise: float = 0.5, seed: int = 0) -> Path:
     ckpt = load_checkpoint(src)
     gen = torch.Generator().manual_seed(seed)
     state = {}
-    # Buffers are left alone (the duration offsets too: a new key would shift every later draw).
-    buffers = ("_mean", "_std", "var_stats", "duration_bias")
+    # Buffers are left alone (the duration offsets and GV too: a new key would shift every later draw).
+    buffers = ("_mean", "_std", "var_stats", "duration_bias", "target_gv")
     for k, v in ckpt["state_dict"].items():
         if v.is_floating_point() and v.numel() > 1 and not k.endswith(buffers):
             w = v.float()
@@ -144,7 +144,10 @@ def test_degraded_candidate_fails_with_a_diff_table(release, fast_config, tmp_pa
     assert "| metric |" in printed and "**worse**" in printed and "FAIL" in printed
     results = json.loads((out / "results.json").read_text())
     failed = {r["metric"] for r in results["comparison"] if r["fails"]}
-    assert "mcd" in failed and "speech_rate" in failed, results["comparison"]
+    # Not MCD: both versions are synthesised with the spectral enhancement, whose variance
+    # scaling gives the noisy candidate and the barely trained release the same spectral spread.
+    assert "speech_rate" in failed and len(failed & {"f0_range", "log_f0_corr", "f0_rmse", "duration_error"}) >= 2, \
+        results["comparison"]
     for r in results["comparison"]:
         if r["fails"]:
             assert r["worsening"] > r["tolerance"]
