@@ -61,6 +61,9 @@ class TrainConfig:
             raise ConfigError(f"{where}: [train] unknown keys {', '.join(sorted(bad))}")
         train = TrainSettings(**d.get("train", {}))
         loss = {**cls().loss, **d.get("loss", {})}
+        gamma = loss.get("cepstral_weighting", 0.0)
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 2:
+            raise ConfigError(f"{where}: [loss] cepstral_weighting must be a number in [0, 2], got {gamma!r}")
         if model.feature_kind not in ("world", "log_mel"):
             raise ConfigError(f"{where}: [model] feature_kind must be 'world' or 'log_mel', got {model.feature_kind!r}")
         return cls(model, train, loss)

@@ -149,3 +149,29 @@ def test_prosody_hook_adds_conditioning():
         assert model.infer(batch)["features"].shape[0] == 1
     finally:
         PROSODY_MODULES.pop("test_constant")
+
+
+def test_cepstral_weighting_follows_the_cepstral_scale():
+    """loss.cepstral_weighting: mel-cepstra c1.. weighted by their spread (mean 1), others 1."""
+    model = build_model(ModelConfig(**TINY))
+    std = torch.ones(64)
+    std[1:60] = torch.linspace(2.0, 0.1, 59)
+    model.target_std.copy_(std)
+    assert torch.equal(model._cepstral_weights(0.0), torch.ones(64))
+    w = model._cepstral_weights(1.0)
+    assert torch.isclose(w[1:60].mean(), torch.tensor(1.0)) and torch.all(w[1:59] > w[2:60])
+    assert torch.allclose(w[1:60] / w[1], std[1:60] / std[1])
+    assert torch.equal(w[[0, 60, 61, 62, 63]], torch.ones(5))
+    # the weighting changes the loss: an error in c1 costs more than the same error in c59
+    rng = np.random.default_rng(0)
+    batch = collate([fake_item(rng, 6, 30)])
+    with torch.no_grad():
+        out = model(batch)
+    target = (batch["target"] - model.target_mean) / model.target_std
+    for d, expect in ((1, "more"), (59, "less")):
+        out_d = {**out, "after": target.clone(), "before": target.clone()}
+        out_d["after"][..., d] += 1.0
+        flat, weighted = (model.losses(batch, out_d, 0, {"cepstral_weighting": g})["feat_after"] for g in (0.0, 1.0))
+        assert (weighted > flat) == (expect == "more")
+    mel = build_model(ModelConfig(**{**TINY, "feature_kind": "log_mel", "out_dim": 80, "binary_dims": ()}))
+    assert torch.equal(mel._cepstral_weights(1.0), torch.ones(80))

@@ -109,3 +109,13 @@ def test_bad_config_files(tmp_path):
     bad.write_text('[model]\nfeature_kind = "wav"\n')
     with pytest.raises(ConfigError, match="feature_kind"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("value", ['"yes"', "-1", "3.5", "true"])
+def test_bad_cepstral_weighting_is_refused(tmp_path, value):
+    from synthesis.errors import ConfigError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f"[loss]\ncepstral_weighting = {value}\n")
+    with pytest.raises(ConfigError, match="cepstral_weighting"):
+        load_config(bad)
