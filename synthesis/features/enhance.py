@@ -33,6 +33,11 @@ import numpy as np
 #: chosen on the validation split (benchmarks/feature_enhancement.py)
 DEFAULT_GV_STRENGTH = 1.0
 DEFAULT_POSTFILTER_BETA = 1.4
+#: the largest stretch of one dimension's standard deviation (``Enhancement.max_gv_scale``): a
+#: guard against degenerate, nearly constant predictions, whose noise the scaling would blow up
+#: without bound. Trained models need up to ~17 (fs2, the highest cepstra of a short sentence,
+#: 40 test sentences), so it does not bind on them.
+MAX_GV_SCALE = 32.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class Enhancement:
 
     gv_strength: float = DEFAULT_GV_STRENGTH
     postfilter_beta: float = DEFAULT_POSTFILTER_BETA
-    max_gv_scale: float = 32.0  # MAX_GV_SCALE below
+    max_gv_scale: float = MAX_GV_SCALE
 
     def __post_init__(self):
         if not (0.0 <= self.gv_strength <= 2.0):
@@ -78,13 +83,6 @@ def spectral_dims(feature_kind: str, dim: int, n_mcep: int = 60) -> np.ndarray:
     if feature_kind == "log_mel":
         return np.arange(dim)
     raise ValueError(f"unknown acoustic feature kind {feature_kind!r} (world, log_mel)")
-
-
-#: the largest stretch of one dimension's standard deviation (``Enhancement.max_gv_scale``): a
-#: guard against degenerate, nearly constant predictions, whose noise the scaling would blow up
-#: without bound. Trained models need up to ~17 (fs2, the highest cepstra of a short sentence,
-#: 40 test sentences), so it does not bind on them.
-MAX_GV_SCALE = 32.0
 
 
 def scale_variance(x: np.ndarray, target_var: np.ndarray, strength: float,
