@@ -336,7 +336,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
             if step % s.log_every == 0 or step == 1:
                 log({"step": step, "split": "train", "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
                      "minutes": train_seconds / 60, **{n: float(v.detach()) for n, v in losses.items()}})
-                bar.set_postfix(kl=f"{float(losses['kl']):.3f}", prior=f"{float(losses['prior_kl']):.3f}")
+                bar.set_postfix(kl=f"{float(losses['kl'].detach()):.3f}", prior=f"{float(losses['prior_kl'].detach()):.3f}")
             bar.update(1)
             if step % s.eval_every == 0:
                 val = validate()
