@@ -57,7 +57,7 @@ def record_target_gv(checkpoint: str | Path, cache: str | Path, split_file: str 
     from synthesis.features.cache import read_manifest
     from synthesis.features.enhance import utterance_variance
     from synthesis.text.frontend import TEXT_CONFIG_HASH
-    from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from synthesis.training.checkpoint import CheckpointError
     from synthesis.training.data import load_items
 
     checkpoint = Path(checkpoint)
