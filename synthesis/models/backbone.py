@@ -12,6 +12,7 @@ Masks are bool, True on valid positions.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -57,6 +58,7 @@ class ModelConfig:
     predictor_dropout: float = 0.5
     att_dim: int = 80
     pitch_energy: bool = False           # fs2: phone-level pitch and energy predictors
+    phone_position: bool = False         # decoder input: each frame's position within its phoneme
     prosody: str | None = None           # name of a registered prosody module, None for baseline
     prosody_args: dict = field(default_factory=dict)
 
@@ -74,6 +76,30 @@ class ModelConfig:
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+
+PHONE_POSITION_HARMONICS = 4
+
+
+def phone_position_features(alignment: torch.Tensor) -> torch.Tensor:
+    """Where each frame lies inside its phoneme, from a (hard) alignment [B, T, P] -> [B, T, 2K + 1].
+
+    Length regulation gives every frame of a phoneme the same vector, so a decoder has to work
+    out from its context where in the phoneme a frame is; transitions and short events
+    (closures, bursts) then come out smeared. This hands it the relative position r in (0, 1)
+    as K sine/cosine harmonics, plus the phoneme's log length in frames.
+    """
+    dur = alignment.sum(1)                                             # [B, P]
+    start = torch.cumsum(dur, dim=1) - dur
+    frame_start = torch.bmm(alignment, start[..., None]).squeeze(-1)   # [B, T]
+    frame_dur = torch.bmm(alignment, dur[..., None]).squeeze(-1)
+    t = torch.arange(alignment.shape[1], device=alignment.device, dtype=alignment.dtype)[None]
+    inside = frame_dur > 0
+    rel = ((t - frame_start + 0.5) / frame_dur.clamp(min=1.0)).clamp(0.0, 1.0)
+    k = torch.arange(1, PHONE_POSITION_HARMONICS + 1, device=alignment.device, dtype=alignment.dtype)
+    angle = math.pi * rel[..., None] * k
+    feats = torch.cat([torch.sin(angle), torch.cos(angle), torch.log(frame_dur.clamp(min=1.0))[..., None] / 3.0], -1)
+    return feats * inside[..., None]
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
@@ -117,6 +143,8 @@ class Backbone(nn.Module):
             if cfg.prosody not in PROSODY_MODULES:
                 raise ValueError(f"unknown prosody module {cfg.prosody!r} (known: {sorted(PROSODY_MODULES)})")
             self.prosody = PROSODY_MODULES[cfg.prosody](C, **cfg.prosody_args)
+        if cfg.phone_position:
+            self.phone_position = nn.Linear(2 * PHONE_POSITION_HARMONICS + 1, C)
         self.decoder = nn.ModuleList(ConvNeXtBlock(C, cfg.dec_hidden, cfg.dec_kernel, d, cfg.dec_dropout)
                                      for d in cfg.dec_dilations[: cfg.dec_layers])
         self.dec_norm = nn.LayerNorm(C)
@@ -194,6 +222,8 @@ class Backbone(nn.Module):
         """Length-regulate by the alignment and decode: (before, after postnet) [B, T, D] normalised."""
         x = torch.bmm(alignment, enc)                       # [B, T, C]
         x = x + self.pos_scale[1] * sinusoidal_positions(x.shape[1], x.shape[2], x.device)[None]
+        if self.cfg.phone_position:
+            x = x + self.phone_position(phone_position_features(alignment))
         x = x.masked_fill(~frame_mask[..., None], 0.0)
         for block in self.decoder:
             x = block(x, frame_mask)
@@ -263,6 +293,16 @@ class Backbone(nn.Module):
         for name in ("before", "after"):
             err = (out[name] - target).abs() * dim_weight * fm[..., None]
             losses[f"feat_{name}"] = err.sum() / n_cont
+        delta_w = float(weights.get("delta", 0.0))
+        if delta_w > 0:
+            # Frame-to-frame change of the features: an L1 loss on statics alone is met by
+            # trajectories that blur transitions (closures, bursts, formant movements).
+            pair = (fm[:, 1:] & fm[:, :-1]).float()[..., None]
+            d_target = target[:, 1:] - target[:, :-1]
+            n_pairs = (pair.sum() * cont.sum()).clamp(min=1.0)
+            for name in ("before", "after"):
+                d_err = ((out[name][:, 1:] - out[name][:, :-1]) - d_target).abs() * dim_weight * pair
+                losses[f"delta_{name}"] = delta_w * d_err.sum() / n_pairs
         if self.binary_mask.any():
             logits = out["after"][..., self.binary_mask]
             bce = F.binary_cross_entropy_with_logits(logits, target[..., self.binary_mask], reduction="none")

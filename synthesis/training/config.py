@@ -64,6 +64,9 @@ class TrainConfig:
         gamma = loss.get("cepstral_weighting", 0.0)
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 2:
             raise ConfigError(f"{where}: [loss] cepstral_weighting must be a number in [0, 2], got {gamma!r}")
+        delta = loss.get("delta", 0.0)
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta <= 10:
+            raise ConfigError(f"{where}: [loss] delta must be a number in [0, 10], got {delta!r}")
         if model.feature_kind not in ("world", "log_mel"):
             raise ConfigError(f"{where}: [model] feature_kind must be 'world' or 'log_mel', got {model.feature_kind!r}")
         return cls(model, train, loss)

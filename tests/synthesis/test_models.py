@@ -8,7 +8,8 @@ import torch
 
 from synthesis.models.alignment import (beta_binomial_prior, binarization_loss, forward_sum_loss,
                                         monotonic_alignment_search)
-from synthesis.models.backbone import Backbone, ModelConfig, build_model, durations_to_alignment
+from synthesis.models.backbone import (Backbone, ModelConfig, build_model, durations_to_alignment,
+                                       phone_position_features)
 from synthesis.training.data import collate
 
 TINY = dict(d_model=32, enc_layers=1, enc_heads=2, enc_ff=64, dec_layers=2, dec_hidden=64,
@@ -175,3 +176,56 @@ def test_cepstral_weighting_follows_the_cepstral_scale():
         assert (weighted > flat) == (expect == "more")
     mel = build_model(ModelConfig(**{**TINY, "feature_kind": "log_mel", "out_dim": 80, "binary_dims": ()}))
     assert torch.equal(mel._cepstral_weights(1.0), torch.ones(80))
+
+
+def test_phone_position_features_locate_frames_inside_their_phoneme():
+    """Each frame gets its relative position in its phoneme (sin/cos harmonics) and the phoneme's
+    log length; padded frames get zeros; frames at the same place in equal phonemes agree."""
+    durations = torch.tensor([[2, 3, 2, 0]])
+    alignment, frame_mask = durations_to_alignment(durations, torch.tensor([[True, True, True, False]]))
+    feats = phone_position_features(alignment)
+    assert feats.shape == (1, 7, 9)
+    # first harmonic's sine: sin(pi * r), r = (i + 0.5) / d, symmetric inside a phoneme
+    assert torch.allclose(feats[0, :, 0], torch.sin(torch.pi * torch.tensor([0.25, 0.75, 1 / 6, 0.5, 5 / 6, 0.25, 0.75])))
+    assert torch.allclose(feats[0, 0], feats[0, 5]) and torch.allclose(feats[0, 1], feats[0, 6])
+    assert torch.allclose(feats[0, 2:5, -1], torch.full((3,), float(np.log(3)) / 3))
+    padded = torch.cat([alignment, torch.zeros(1, 2, 4)], 1)       # two frames outside every phoneme
+    assert torch.equal(phone_position_features(padded)[0, 7:], torch.zeros(2, 9))
+
+
+def test_phone_position_reaches_the_decoder_and_old_configs_load_without_it():
+    rng = np.random.default_rng(1)
+    batch = collate([fake_item(rng, 6, 30)])
+    plain = build_model(ModelConfig(**TINY))
+    assert not hasattr(plain, "phone_position")
+    assert ModelConfig.from_dict({k: v for k, v in ModelConfig(**TINY).to_dict().items()
+                                  if k != "phone_position"}).phone_position is False
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(**TINY, phone_position=True)).eval()
+    with torch.no_grad():
+        out = model(batch)
+        model.phone_position.weight.zero_()
+        model.phone_position.bias.zero_()
+        out_off = model(batch)
+    assert out["after"].shape == out_off["after"].shape and not torch.allclose(out["after"], out_off["after"])
+
+
+def test_delta_loss_penalises_blurred_transitions():
+    """loss.delta: a prediction with the right frame values on average but a smeared step costs
+    more under the delta loss than one with an offset but the right frame-to-frame changes."""
+    model = build_model(ModelConfig(**TINY))
+    rng = np.random.default_rng(0)
+    batch = collate([fake_item(rng, 6, 30)])
+    with torch.no_grad():
+        out = model(batch)
+    target = (batch["target"] - model.target_mean) / model.target_std
+    shifted = {**out, "after": target + 0.3, "before": target + 0.3}
+    assert "delta_after" not in model.losses(batch, shifted, 0, {})
+    losses = model.losses(batch, shifted, 0, {"delta": 1.0})
+    assert losses["delta_after"] < 1e-5 and losses["feat_after"] > 0.1
+    smooth = target.clone()
+    smooth[:, 1:-1] = (target[:, :-2] + target[:, 1:-1] + target[:, 2:]) / 3
+    smeared = {**out, "after": smooth, "before": smooth}
+    assert model.losses(batch, smeared, 0, {"delta": 1.0})["delta_after"] > 0.1
+    assert torch.isclose(model.losses(batch, smeared, 0, {"delta": 2.0})["delta_after"],
+                         2 * model.losses(batch, smeared, 0, {"delta": 1.0})["delta_after"])

@@ -119,3 +119,13 @@ def test_bad_cepstral_weighting_is_refused(tmp_path, value):
     bad.write_text(f"[loss]\ncepstral_weighting = {value}\n")
     with pytest.raises(ConfigError, match="cepstral_weighting"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("value", ['"yes"', "-1", "11", "false"])
+def test_bad_delta_weight_is_refused(tmp_path, value):
+    from synthesis.errors import ConfigError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f"[loss]\ndelta = {value}\n")
+    with pytest.raises(ConfigError, match="delta"):
+        load_config(bad)
