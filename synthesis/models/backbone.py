@@ -20,9 +20,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synthesis.models.alignment import (AlignmentEncoder, beta_binomial_prior, binarization_loss,
-                                        forward_sum_loss, monotonic_alignment_search)
-from synthesis.models.layers import ConvNeXtBlock, ConvPredictor, MaskedConv1d, TransformerBlock, sinusoidal_positions
+from synthesis.models.alignment import (
+    AlignmentEncoder,
+    beta_binomial_prior,
+    binarization_loss,
+    forward_sum_loss,
+    monotonic_alignment_search,
+)
+from synthesis.models.layers import (
+    ConvNeXtBlock,
+    ConvPredictor,
+    MaskedConv1d,
+    TransformerBlock,
+    sinusoidal_positions,
+)
 from synthesis.models.prosody import PROSODY_MODULES, register_prosody  # noqa: F401 (re-exported)
 from synthesis.models.prosody.base import ProsodyContext, ProsodyModule
 

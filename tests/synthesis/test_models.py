@@ -6,10 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from synthesis.models.alignment import (beta_binomial_prior, binarization_loss, forward_sum_loss,
-                                        monotonic_alignment_search)
-from synthesis.models.backbone import (Backbone, ModelConfig, build_model, durations_to_alignment,
-                                       phone_position_features)
+from synthesis.models.alignment import (
+    beta_binomial_prior,
+    binarization_loss,
+    forward_sum_loss,
+    monotonic_alignment_search,
+)
+from synthesis.models.backbone import (
+    Backbone,
+    ModelConfig,
+    build_model,
+    durations_to_alignment,
+    phone_position_features,
+)
 from synthesis.training.data import collate
 
 TINY = dict(d_model=32, enc_layers=1, enc_heads=2, enc_ff=64, dec_layers=2, dec_hidden=64,
@@ -182,7 +191,7 @@ def test_phone_position_features_locate_frames_inside_their_phoneme():
     """Each frame gets its relative position in its phoneme (sin/cos harmonics) and the phoneme's
     log length; padded frames get zeros; frames at the same place in equal phonemes agree."""
     durations = torch.tensor([[2, 3, 2, 0]])
-    alignment, frame_mask = durations_to_alignment(durations, torch.tensor([[True, True, True, False]]))
+    alignment, _ = durations_to_alignment(durations, torch.tensor([[True, True, True, False]]))
     feats = phone_position_features(alignment)
     assert feats.shape == (1, 7, 9)
     # first harmonic's sine: sin(pi * r), r = (i + 0.5) / d, symmetric inside a phoneme
