@@ -62,6 +62,7 @@ class Stage2Config:
 
     stage1: str = "runs/camp_stage1/best.pt"
     ablation: str = "both"
+    restore_variance: bool = True      # fit CampPredictor.vector_gain on the training tokens
     predictor: dict = field(default_factory=dict)
     train: TrainSettings = field(default_factory=TrainSettings)
     loss: dict = field(default_factory=lambda: {"vector": 1.0, "duration": 1.0})
@@ -71,7 +72,8 @@ class Stage2Config:
         return ABLATIONS[self.ablation]
 
     def to_dict(self) -> dict:
-        return {"stage2": {"stage1": self.stage1, "ablation": self.ablation}, "predictor": dict(self.predictor),
+        return {"stage2": {"stage1": self.stage1, "ablation": self.ablation, "restore_variance": self.restore_variance},
+                "predictor": dict(self.predictor),
                 "train": asdict(self.train), "loss": dict(self.loss)}
 
     @classmethod
@@ -80,9 +82,13 @@ class Stage2Config:
         if unknown:
             raise ConfigError(f"{where}: unknown sections {', '.join(sorted(unknown))} (stage2, predictor, train, loss)")
         s2 = dict(d.get("stage2", {}))
-        bad = set(s2) - {"stage1", "ablation"}
+        bad = set(s2) - {"stage1", "ablation", "restore_variance"}
         if bad:
-            raise ConfigError(f"{where}: [stage2] unknown keys {', '.join(sorted(bad))} (stage1, ablation)")
+            raise ConfigError(f"{where}: [stage2] unknown keys {', '.join(sorted(bad))} "
+                              "(stage1, ablation, restore_variance)")
+        restore = s2.get("restore_variance", True)
+        if not isinstance(restore, bool):
+            raise ConfigError(f"{where}: [stage2] restore_variance must be true or false, got {restore!r}")
         ablation = s2.get("ablation", "both")
         if ablation not in ABLATIONS:
             raise ConfigError(f"{where}: [stage2] ablation must be one of {', '.join(ABLATIONS)}, got {ablation!r}")
@@ -98,7 +104,8 @@ class Stage2Config:
         bad = set(loss) - {"vector", "duration"}
         if bad:
             raise ConfigError(f"{where}: [loss] unknown keys {', '.join(sorted(bad))} (vector, duration)")
-        return cls(str(s2.get("stage1", cls.stage1)), ablation, pred, TrainSettings(**d.get("train", {})), loss)
+        return cls(str(s2.get("stage1", cls.stage1)), ablation, restore, pred, TrainSettings(**d.get("train", {})),
+                   loss)
 
 
 def load_stage2_config(path: str | Path) -> Stage2Config:
@@ -227,6 +234,40 @@ def evaluate_stage2(model, items: list[ClipItem], weights: dict, max_items: int,
     return {k: v / n for k, v in sums.items()}
 
 
+@torch.no_grad()
+def predicted_vectors(model, items: list[ClipItem], max_items: int, device) -> np.ndarray:
+    """Standardised stage-2 predictions ``[n, k]`` for the tokens with frames of ``items``."""
+    from synthesis.models.backbone import lengths_to_mask
+
+    pred_net, out = model.prosody.predictor, []
+    was_training = pred_net.training
+    pred_net.eval()
+    for s in range(0, len(items), max_items):
+        batch = _to(collate([it.arrays for it in items[s:s + max_items]]), device)
+        phone_mask = lengths_to_mask(batch["phone_lens"], batch["phoneme_ids"].shape[1])
+        pred = pred_net(batch, batch["camp_encoder_out"], phone_mask, model.prosody)
+        keep = pred["word_mask"] & (batch["camp_frame_counts"] > 0)
+        out.append(pred["vectors_norm"][keep].float().cpu().numpy())
+    pred_net.train(was_training)
+    return np.concatenate(out)
+
+
+def fit_vector_gain(best_path: Path, model, train_items: list[ClipItem], device) -> list[float]:
+    """Write ``prediction_gain`` of the best weights' training-set predictions into ``best_path``."""
+    from synthesis.models.prosody.camp_predictor import prediction_gain
+
+    best = load_checkpoint(best_path)
+    model.load_state_dict(best["state_dict"])
+    gain = prediction_gain(predicted_vectors(model, train_items, 64, device))
+    model.prosody.predictor.vector_gain.copy_(torch.from_numpy(gain))
+    best["state_dict"] = model.state_dict()
+    best["metrics"] = {**best.get("metrics", {}), "vector_gain": gain.tolist()}
+    best.pop("format", None)
+    best.pop("format_version", None)
+    save_checkpoint(best_path, best)
+    return gain.tolist()
+
+
 # --- the stage-2 loop -----------------------------------------------------------------------------
 
 def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, resume: bool = True,
@@ -301,6 +342,9 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         state.best_val, val = validate()
         save(out / "best.pt", {"validation": val, "score": state.best_val}, False)
     save(last_path, {"validation": val}, True)
+    if cfg.restore_variance:
+        log({"step": state.step, "split": "setup", "vector_gain": fit_vector_gain(out / "best.pt", model, train_items,
+                                                                                   device)})
     metrics_fh.close()
     n_tokens = sum(len(it.arrays["word_pos"]) for it in train_items)
     return TrainResult(out, state.step, state.best_val, stopped, state.train_seconds,

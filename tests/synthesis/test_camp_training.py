@@ -192,6 +192,7 @@ def test_bad_stage2_config_lines(tmp_path):
     for text, message in [('[stage2]\nablation = "bert"\n', "ablation must be one of"),
                           ('[predictor]\nwidth = 3\n', "unknown keys width"),
                           ('[stage3]\n', "unknown sections"), ('[loss]\nkl = 1.0\n', "unknown keys kl"),
+                          ('[stage2]\nrestore_variance = "yes"\n', "restore_variance must be true or false"),
                           ("[stage2\n", "not valid TOML")]:
         p.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
@@ -294,3 +295,45 @@ def test_cache_files_without_syntax_arrays_are_a_one_line_error(tmp_path):
     with pytest.raises(CacheError, match="without syntax features") as err:
         load_stage2_items(tmp_path, ["c1"], "world", {"acoustic": "ha", "text": "ht"})
     assert "\n" not in str(err.value) and str(tmp_path) in str(err.value)
+
+
+def test_prediction_gain_restores_unit_spread_within_limits():
+    from synthesis.models.prosody.camp_predictor import prediction_gain
+
+    rng = np.random.default_rng(0)
+    pred = rng.normal(size=(5000, 4)) * np.array([0.5, 1.0, 2.0, 0.01])
+    gain = prediction_gain(pred)
+    assert np.allclose(gain[:3], [2.0, 1.0, 1.0], atol=0.05)      # shrunk: restored; never shrinks
+    assert gain[3] == 3.0                                          # a near-constant dimension: clipped
+
+
+def test_stage2_fits_the_vector_gain_and_applies_it_to_the_decoder_only(runs):
+    from synthesis.models.prosody.camp_predictor import prediction_gain
+    from synthesis.training.camp_stage2 import precompute, predicted_vectors
+
+    root, items = runs
+    ck = load_checkpoint(root / "stage2" / "best.pt", "camp")
+    gain = ck["state_dict"]["prosody.predictor.vector_gain"]
+    assert ck["metrics"]["vector_gain"] == pytest.approx(gain.tolist())
+    assert _log(root / "stage2")[-1]["vector_gain"] == pytest.approx(gain.tolist())
+    model = build_stage2_model(load_stage1(root / "stage1" / "best.pt"), stage2_config("x", 1))
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    pre = precompute(model, items, 600, "cpu")
+    assert np.allclose(gain.numpy(), prediction_gain(predicted_vectors(model, pre, 64, "cpu")))
+    assert (gain >= 1).all() and (gain > 1).any()                  # the tiny predictor shrinks
+    batch = collate([it.arrays for it in items[:3]])
+    text_only = {k: v for k, v in batch.items() if k not in ("mel", "target", "lf0", "energy", "frame_lens")}
+    restored = model.infer(text_only)
+    model.prosody.predictor.vector_gain.fill_(1.0)
+    plain = model.infer(text_only)
+    pn = model.prosody.predictor
+    v_plain, v_restored = (o["prosody_extras"]["word_vectors"] for o in (plain, restored))
+    mask = v_plain.abs().sum(-1) > 0
+    assert torch.allclose(((v_restored - pn.vector_mean) / pn.vector_std)[mask],
+                          (((v_plain - pn.vector_mean) / pn.vector_std) * gain)[mask], atol=1e-4)
+    assert torch.equal(plain["durations"], restored["durations"])  # the duration model reads raw predictions
+    # a stage-2 file from before the gain existed loads with ones
+    old = {k: v for k, v in ck["state_dict"].items() if k != "prosody.predictor.vector_gain"}
+    model.load_state_dict(old)
+    assert torch.equal(model.prosody.predictor.vector_gain, torch.ones_like(gain))

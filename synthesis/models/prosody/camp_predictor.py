@@ -22,7 +22,9 @@ the token's own mark (from its phoneme symbol) and position in the sentence. Cou
 clipped (``MAX_COUNT``) and embedded, so a long list or sentence does not produce unseen values.
 
 Context encoder: the concatenated inputs -> linear -> convolutions -> bidirectional LSTM over
-the tokens -> a linear output of the (standardised) prosody vector. Padding never changes a
+the tokens -> a linear output of the (standardised) prosody vector. Before the vector
+conditions the decoder, a per-dimension gain fitted on the training tokens after stage 2
+(``prediction_gain``) restores the spread that MSE training takes away. Padding never changes a
 real token's output: convolutions zero padded positions, the LSTM runs on packed sequences.
 
 Duration model (trained jointly with the predictor, CAMP's finding): a convolutional
@@ -154,6 +156,26 @@ def has_syntax(arrays: dict[str, np.ndarray]) -> bool:
     return n == 1 or bool((np.asarray(arrays["word_head"]) != np.arange(n)).any())
 
 
+def _ones_if_missing(module, state_dict, prefix, *args) -> None:
+    key = prefix + "vector_gain"
+    if key not in state_dict and prefix + "vector_std" in state_dict:
+        state_dict[key] = torch.ones_like(state_dict[prefix + "vector_std"])
+
+
+def prediction_gain(predicted: np.ndarray, max_gain: float = 3.0) -> np.ndarray:
+    """Per-dimension gain ``[k]`` that gives standardised predictions ``[n, k]`` (over training
+    tokens) the unit spread of the stage-1 vectors they stand for.
+
+    A predictor trained with MSE shrinks its output towards the mean (by its correlation with
+    the target); the frozen decoder only ever saw vectors with the recordings' spread and turns
+    shrunken ones into flatter prosody. As the global variance of acoustic features is
+    restored at synthesis (Toda and Tokuda 2007), this restores the vectors' spread. Clipped to
+    [1, max_gain]: it never shrinks, and a near-constant dimension is not blown up.
+    """
+    std = np.asarray(predicted, np.float64).std(0)
+    return np.clip(1.0 / np.maximum(std, 1e-6), 1.0, max_gain).astype(np.float32)
+
+
 def lengths_mask(lengths: torch.Tensor, n: int) -> torch.Tensor:
     return torch.arange(n, device=lengths.device)[None, :] < lengths[:, None]
 
@@ -222,6 +244,11 @@ class CampPredictor(nn.Module):
         # Standardisation of the stage-1 vectors over the training tokens (set by stage 2).
         self.register_buffer("vector_mean", torch.zeros(bottleneck))
         self.register_buffer("vector_std", torch.ones(bottleneck))
+        # Variance restoration (set after stage 2, see ``prediction_gain``): per-dimension factor
+        # on the standardised prediction before it conditions the decoder; files from before it
+        # existed load with ones (no change).
+        self.register_buffer("vector_gain", torch.ones(bottleneck))
+        self.register_load_state_dict_pre_hook(_ones_if_missing)
 
     def encode_words(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns standardised vectors ``[B, N, k]``, context states ``[B, N, 2 * lstm_hidden]``
@@ -258,7 +285,9 @@ class CampPredictor(nn.Module):
         ``log_durations`` ``[B, P]``, ``word_mask`` ``[B, N]``.
         """
         vectors_n, states, mask = self.encode_words(batch)
-        vectors = self.denormalise(vectors_n) * mask[..., None]
-        cond = stage1.condition(vectors, batch["word_index"], phone_mask)
+        # The duration model was trained on the predictions as they come; the decoder (stage 1)
+        # on recordings' vectors, whose spread the gain restores.
+        cond = stage1.condition(self.denormalise(vectors_n) * mask[..., None], batch["word_index"], phone_mask)
         log_dur = self.log_durations(encoder_out, phone_mask, batch["word_index"], cond, states)
+        vectors = self.denormalise(vectors_n * self.vector_gain) * mask[..., None]
         return {"vectors": vectors, "vectors_norm": vectors_n, "log_durations": log_dur, "word_mask": mask}
