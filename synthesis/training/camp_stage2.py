@@ -63,6 +63,7 @@ class Stage2Config:
     stage1: str = "runs/camp_stage1/best.pt"
     ablation: str = "both"
     restore_variance: bool = True      # fit CampPredictor.vector_gain on the training tokens
+    calibrate: bool = True             # per-symbol duration offsets, as the baseline's duration pass
     predictor: dict = field(default_factory=dict)
     train: TrainSettings = field(default_factory=TrainSettings)
     loss: dict = field(default_factory=lambda: {"vector": 1.0, "duration": 1.0})
@@ -72,7 +73,8 @@ class Stage2Config:
         return ABLATIONS[self.ablation]
 
     def to_dict(self) -> dict:
-        return {"stage2": {"stage1": self.stage1, "ablation": self.ablation, "restore_variance": self.restore_variance},
+        return {"stage2": {"stage1": self.stage1, "ablation": self.ablation, "restore_variance": self.restore_variance,
+                           "calibrate": self.calibrate},
                 "predictor": dict(self.predictor),
                 "train": asdict(self.train), "loss": dict(self.loss)}
 
@@ -82,13 +84,13 @@ class Stage2Config:
         if unknown:
             raise ConfigError(f"{where}: unknown sections {', '.join(sorted(unknown))} (stage2, predictor, train, loss)")
         s2 = dict(d.get("stage2", {}))
-        bad = set(s2) - {"stage1", "ablation", "restore_variance"}
+        bad = set(s2) - {"stage1", "ablation", "restore_variance", "calibrate"}
         if bad:
             raise ConfigError(f"{where}: [stage2] unknown keys {', '.join(sorted(bad))} "
-                              "(stage1, ablation, restore_variance)")
-        restore = s2.get("restore_variance", True)
-        if not isinstance(restore, bool):
-            raise ConfigError(f"{where}: [stage2] restore_variance must be true or false, got {restore!r}")
+                              "(stage1, ablation, restore_variance, calibrate)")
+        for key in ("restore_variance", "calibrate"):
+            if not isinstance(s2.get(key, True), bool):
+                raise ConfigError(f"{where}: [stage2] {key} must be true or false, got {s2[key]!r}")
         ablation = s2.get("ablation", "both")
         if ablation not in ABLATIONS:
             raise ConfigError(f"{where}: [stage2] ablation must be one of {', '.join(ABLATIONS)}, got {ablation!r}")
@@ -104,8 +106,8 @@ class Stage2Config:
         bad = set(loss) - {"vector", "duration"}
         if bad:
             raise ConfigError(f"{where}: [loss] unknown keys {', '.join(sorted(bad))} (vector, duration)")
-        return cls(str(s2.get("stage1", cls.stage1)), ablation, restore, pred, TrainSettings(**d.get("train", {})),
-                   loss)
+        return cls(str(s2.get("stage1", cls.stage1)), ablation, s2.get("restore_variance", True),
+                   s2.get("calibrate", True), pred, TrainSettings(**d.get("train", {})), loss)
 
 
 def load_stage2_config(path: str | Path) -> Stage2Config:
@@ -133,7 +135,7 @@ def stage2_model_config(stage1_model: dict, cfg: Stage2Config) -> dict:
     pred = {**cfg.predictor, "inputs": list(cfg.inputs),
             # the duration model has the backbone's duration predictor shape: it starts from it
             "duration_hidden": model.get("predictor_hidden", 192), "duration_kernel": model.get("predictor_kernel", 3),
-            "duration_dropout": model.get("predictor_dropout", 0.5)}
+            "duration_dropout": model.get("predictor_dropout", 0.5), "n_symbols": model.get("n_symbols", 64)}
     model["prosody_args"] = {**model.get("prosody_args", {}), "predictor": pred}
     return model
 
@@ -252,20 +254,54 @@ def predicted_vectors(model, items: list[ClipItem], max_items: int, device) -> n
     return np.concatenate(out)
 
 
-def fit_vector_gain(best_path: Path, model, train_items: list[ClipItem], device) -> list[float]:
-    """Write ``prediction_gain`` of the best weights' training-set predictions into ``best_path``."""
+@torch.no_grad()
+def predicted_log_durations(model, items: list[ClipItem], max_items: int, device):
+    """(symbol ids, recorded frames, raw predicted log(1 + frames)) over the phonemes of ``items``."""
+    from synthesis.models.backbone import lengths_to_mask
+
+    pred_net, ids, frames, preds = model.prosody.predictor, [], [], []
+    was_training = pred_net.training
+    pred_net.eval()
+    for s in range(0, len(items), max_items):
+        batch = _to(collate([it.arrays for it in items[s:s + max_items]]), device)
+        mask = lengths_to_mask(batch["phone_lens"], batch["phoneme_ids"].shape[1])
+        pred = pred_net(batch, batch["camp_encoder_out"], mask, model.prosody)
+        ids.append(batch["phoneme_ids"][mask])
+        frames.append(batch["camp_durations"][mask].float())
+        preds.append(pred["log_durations"][mask])
+    pred_net.train(was_training)
+    return torch.cat(ids), torch.cat(frames), torch.cat(preds)
+
+
+def finish_best(best_path: Path, model, cfg: Stage2Config, train_items: list[ClipItem],
+                val_items: list[ClipItem], device) -> dict:
+    """Fit what stage 2 sets after training on the best weights and write it into ``best_path``:
+    the vector gain (``[stage2] restore_variance``) and the duration calibration (``calibrate``)."""
     from synthesis.models.prosody.camp_predictor import prediction_gain
+    from synthesis.training.duration_stage import MIN_CALIBRATION_TOKENS, calibration_offsets, duration_ratios
 
     best = load_checkpoint(best_path)
     model.load_state_dict(best["state_dict"])
-    gain = prediction_gain(predicted_vectors(model, train_items, 64, device))
-    model.prosody.predictor.vector_gain.copy_(torch.from_numpy(gain))
+    pred_net = model.prosody.predictor
+    done: dict = {}
+    if cfg.restore_variance:
+        gain = prediction_gain(predicted_vectors(model, train_items, 64, device))
+        pred_net.vector_gain.copy_(torch.from_numpy(gain))
+        done["vector_gain"] = gain.tolist()
+    if cfg.calibrate:
+        bias = calibration_offsets(*predicted_log_durations(model, train_items, 64, device),
+                                   pred_net.duration_bias.numel(), MIN_CALIBRATION_TOKENS)
+        val = predicted_log_durations(model, val_items, 64, device)
+        done["calibration"] = {"validation_before": duration_ratios(*val, torch.zeros_like(bias)),
+                               "validation_after": duration_ratios(*val, bias),
+                               "calibrated_symbols": int((bias != 0).sum())}
+        pred_net.duration_bias.copy_(bias)
     best["state_dict"] = model.state_dict()
-    best["metrics"] = {**best.get("metrics", {}), "vector_gain": gain.tolist()}
+    best["metrics"] = {**best.get("metrics", {}), **done}
     best.pop("format", None)
     best.pop("format_version", None)
     save_checkpoint(best_path, best)
-    return gain.tolist()
+    return done
 
 
 # --- the stage-2 loop -----------------------------------------------------------------------------
@@ -342,9 +378,9 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         state.best_val, val = validate()
         save(out / "best.pt", {"validation": val, "score": state.best_val}, False)
     save(last_path, {"validation": val}, True)
-    if cfg.restore_variance:
-        log({"step": state.step, "split": "setup", "vector_gain": fit_vector_gain(out / "best.pt", model, train_items,
-                                                                                   device)})
+    if cfg.restore_variance or cfg.calibrate:
+        log({"step": state.step, "split": "calibration",
+             **finish_best(out / "best.pt", model, cfg, train_items, val_items, device)})
     metrics_fh.close()
     n_tokens = sum(len(it.arrays["word_pos"]) for it in train_items)
     return TrainResult(out, state.step, state.best_val, stopped, state.train_seconds,

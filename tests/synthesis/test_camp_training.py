@@ -193,6 +193,7 @@ def test_bad_stage2_config_lines(tmp_path):
                           ('[predictor]\nwidth = 3\n', "unknown keys width"),
                           ('[stage3]\n', "unknown sections"), ('[loss]\nkl = 1.0\n', "unknown keys kl"),
                           ('[stage2]\nrestore_variance = "yes"\n', "restore_variance must be true or false"),
+                          ('[stage2]\ncalibrate = 1\n', "calibrate must be true or false"),
                           ("[stage2\n", "not valid TOML")]:
         p.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
@@ -333,7 +334,31 @@ def test_stage2_fits_the_vector_gain_and_applies_it_to_the_decoder_only(runs):
     assert torch.allclose(((v_restored - pn.vector_mean) / pn.vector_std)[mask],
                           (((v_plain - pn.vector_mean) / pn.vector_std) * gain)[mask], atol=1e-4)
     assert torch.equal(plain["durations"], restored["durations"])  # the duration model reads raw predictions
-    # a stage-2 file from before the gain existed loads with ones
-    old = {k: v for k, v in ck["state_dict"].items() if k != "prosody.predictor.vector_gain"}
+    # the duration calibration: per-symbol offsets on the raw predictions, as the baseline's pass
+    bias = ck["state_dict"]["prosody.predictor.duration_bias"]
+    assert bias.shape == (64,) and ck["metrics"]["calibration"]["calibrated_symbols"] == int((bias != 0).sum())
+    model.prosody.predictor.duration_bias.zero_()
+    uncalibrated = model.infer(text_only)
+    if (bias != 0).any():
+        assert not torch.equal(uncalibrated["durations"], plain["durations"])
+    # a stage-2 file from before the gain and the calibration existed loads without either
+    old = {k: v for k, v in ck["state_dict"].items()
+           if k not in ("prosody.predictor.vector_gain", "prosody.predictor.duration_bias")}
     model.load_state_dict(old)
     assert torch.equal(model.prosody.predictor.vector_gain, torch.ones_like(gain))
+    assert torch.equal(model.prosody.predictor.duration_bias, torch.zeros_like(bias))
+
+
+def test_calibration_offsets_match_each_symbols_recorded_total():
+    """CAMP's stage 2 reuses the duration pass's calibration: after it, each (frequent) symbol's
+    summed 1 + frames over the training tokens equals the recordings'."""
+    from synthesis.training.duration_stage import calibration_offsets
+
+    ids = torch.tensor([5, 5, 5, 7, 7, 7, 9])
+    frames = torch.tensor([2.0, 10.0, 3.0, 4.0, 4.0, 4.0, 20.0])
+    log_pred = torch.log1p(torch.tensor([3.0, 3.0, 3.0, 4.0, 4.0, 4.0, 1.0]))
+    bias = calibration_offsets(ids, frames, log_pred, 16, min_tokens=2)
+    for sym in (5, 7):
+        sel = ids == sym
+        assert torch.isclose(torch.exp(log_pred[sel] + bias[sym]).sum(), (1 + frames[sel]).sum())
+    assert bias[7] == 0 and bias[9] == 0                            # already right; too rare

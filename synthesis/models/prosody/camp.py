@@ -258,4 +258,5 @@ class CampProsody(ProsodyModule):
             raise SynthesisError(what)
         pred = self.predictor(ctx.batch, ctx.encoder_out, ctx.phone_mask, self)
         cond = self.condition(pred["vectors"], ctx.word_index, ctx.phone_mask)
-        return ProsodyOutput(cond, extras={"word_vectors": pred["vectors"], "log_durations": pred["log_durations"]})
+        return ProsodyOutput(cond, extras={"word_vectors": pred["vectors"],
+                                           "log_durations": pred["calibrated_log_durations"]})

@@ -31,7 +31,9 @@ Duration model (trained jointly with the predictor, CAMP's finding): a convoluti
 predictor over phonemes reading the frozen phoneme encoder output plus the predicted vector's
 conditioning (through stage 1's frozen expansion) plus a projection of the token's context
 state, so its loss also trains the context encoder. It predicts log(1 + frames) like the
-backbone's, from whose stage-1 weights it starts.
+backbone's, from whose stage-1 weights it starts, and is calibrated per symbol after training
+as the baseline's duration pass is (``duration_bias``), so that the summed duration of each
+symbol over the training split matches the recordings'.
 """
 
 from __future__ import annotations
@@ -156,10 +158,12 @@ def has_syntax(arrays: dict[str, np.ndarray]) -> bool:
     return n == 1 or bool((np.asarray(arrays["word_head"]) != np.arange(n)).any())
 
 
-def _ones_if_missing(module, state_dict, prefix, *args) -> None:
-    key = prefix + "vector_gain"
-    if key not in state_dict and prefix + "vector_std" in state_dict:
-        state_dict[key] = torch.ones_like(state_dict[prefix + "vector_std"])
+def _defaults_if_missing(module, state_dict, prefix, *args) -> None:
+    """Stage-2 files from before the gain and the duration calibration load without either."""
+    if prefix + "vector_std" not in state_dict:
+        return
+    state_dict.setdefault(prefix + "vector_gain", torch.ones_like(module.vector_gain))
+    state_dict.setdefault(prefix + "duration_bias", torch.zeros_like(module.duration_bias))
 
 
 def prediction_gain(predicted: np.ndarray, max_gain: float = 3.0) -> np.ndarray:
@@ -224,7 +228,7 @@ class CampPredictor(nn.Module):
     def __init__(self, d_model: int, bottleneck: int, inputs: list[str] | tuple[str, ...] = INPUT_GROUPS,
                  hidden: int = 128, conv_layers: int = 3, conv_kernel: int = 3, lstm_hidden: int = 128,
                  dropout: float = 0.2, duration_hidden: int = 128, duration_kernel: int = 3,
-                 duration_dropout: float = 0.3):
+                 duration_dropout: float = 0.3, n_symbols: int = 64):
         super().__init__()
         unknown = [g for g in inputs if g not in INPUT_GROUPS]
         if unknown or not inputs:
@@ -248,7 +252,10 @@ class CampPredictor(nn.Module):
         # on the standardised prediction before it conditions the decoder; files from before it
         # existed load with ones (no change).
         self.register_buffer("vector_gain", torch.ones(bottleneck))
-        self.register_load_state_dict_pre_hook(_ones_if_missing)
+        # Per-symbol log-duration offset added at synthesis, calibrated after stage 2 as the
+        # baseline's duration pass does (synthesis.training.duration_stage); zeros: none.
+        self.register_buffer("duration_bias", torch.zeros(n_symbols))
+        self.register_load_state_dict_pre_hook(_defaults_if_missing)
 
     def encode_words(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns standardised vectors ``[B, N, k]``, context states ``[B, N, 2 * lstm_hidden]``
@@ -290,4 +297,5 @@ class CampPredictor(nn.Module):
         cond = stage1.condition(self.denormalise(vectors_n) * mask[..., None], batch["word_index"], phone_mask)
         log_dur = self.log_durations(encoder_out, phone_mask, batch["word_index"], cond, states)
         vectors = self.denormalise(vectors_n * self.vector_gain) * mask[..., None]
-        return {"vectors": vectors, "vectors_norm": vectors_n, "log_durations": log_dur, "word_mask": mask}
+        return {"vectors": vectors, "vectors_norm": vectors_n, "log_durations": log_dur, "word_mask": mask,
+                "calibrated_log_durations": log_dur + self.duration_bias[batch["phoneme_ids"]]}
