@@ -278,7 +278,11 @@ def finish_best(best_path: Path, model, cfg: Stage2Config, train_items: list[Cli
     """Fit what stage 2 sets after training on the best weights and write it into ``best_path``:
     the vector gain (``[stage2] restore_variance``) and the duration calibration (``calibrate``)."""
     from synthesis.models.prosody.camp_predictor import prediction_gain
-    from synthesis.training.duration_stage import MIN_CALIBRATION_TOKENS, calibration_offsets, duration_ratios
+    from synthesis.training.duration_stage import (
+        MIN_CALIBRATION_TOKENS,
+        calibration_offsets,
+        duration_ratios,
+    )
 
     best = load_checkpoint(best_path)
     model.load_state_dict(best["state_dict"])
