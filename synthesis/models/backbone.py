@@ -113,6 +113,16 @@ def phone_position_features(alignment: torch.Tensor) -> torch.Tensor:
     return feats * inside[..., None]
 
 
+def same_architecture(saved: dict, current: dict) -> bool:
+    """Whether a checkpoint's ``[model]`` (``saved``) describes the same model as ``current``,
+    counting settings added to ``ModelConfig`` after the file was written as their defaults
+    (which keep the earlier behaviour)."""
+    try:
+        return ModelConfig.from_dict(saved).to_dict() == ModelConfig.from_dict(current).to_dict()
+    except (TypeError, ValueError):
+        return saved == current
+
+
 def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
     max_len = int(lengths.max()) if max_len is None else max_len
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]

@@ -65,7 +65,9 @@ def resume_state(last_path: Path, system: str, model_config: dict, stage1_hash: 
     if not last_path.exists():
         return LoopState()
     ckpt = load_checkpoint(last_path, system)
-    if ckpt["config"]["model"] != model_config or ckpt.get("stage1", {}).get("hash") != stage1_hash:
+    from synthesis.models.backbone import same_architecture
+
+    if not same_architecture(ckpt["config"]["model"], model_config) or ckpt.get("stage1", {}).get("hash") != stage1_hash:
         raise ConfigError(f"{last_path}: was trained with another config or stage 1; use a new --out")
     return LoopState(*restore_training_state(ckpt, model, opt, sched))
 

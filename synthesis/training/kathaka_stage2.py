@@ -229,6 +229,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     """
     from tqdm import tqdm
 
+    from synthesis.models.backbone import same_architecture
     from synthesis.training.data import collate, load_items
     from synthesis.training.loop import _split_ids
 
@@ -279,7 +280,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, SYSTEM)
         if ckpt.get("stage2", {}).get("stage1_hash") != provenance["stage1_hash"] or \
-                ckpt["config"]["model"] != mcfg.to_dict():
+                not same_architecture(ckpt["config"]["model"], mcfg.to_dict()):
             raise ConfigError(f"{last_path}: was trained from another stage-1 model or sampler; use a new --out")
         step, best_val, bad_evals, train_seconds = restore_training_state(ckpt, model, opt, sched)
     out.mkdir(parents=True, exist_ok=True)

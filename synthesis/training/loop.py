@@ -94,7 +94,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
     """
     from tqdm import tqdm
 
-    from synthesis.models.backbone import build_model
+    from synthesis.models.backbone import build_model, same_architecture
 
     out = Path(out)
     world, rank, local_rank = _dist_info()
@@ -135,7 +135,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
     last_path = out / "last.pt"
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, cfg.model.system)
-        if ckpt["config"]["model"] != cfg.model.to_dict():
+        if not same_architecture(ckpt["config"]["model"], cfg.model.to_dict()):
             raise ConfigError(f"{last_path}: was trained with another model config; use a new --out")
         if cache_hashes and ckpt.get("cache_hashes") and ckpt["cache_hashes"] != cache_hashes:
             raise ConfigError(f"{last_path}: trained on a cache built with another config "

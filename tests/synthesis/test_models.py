@@ -18,6 +18,7 @@ from synthesis.models.backbone import (
     build_model,
     durations_to_alignment,
     phone_position_features,
+    same_architecture,
 )
 from synthesis.training.data import collate
 
@@ -238,3 +239,14 @@ def test_delta_loss_penalises_blurred_transitions():
     assert model.losses(batch, smeared, 0, {"delta": 1.0})["delta_after"] > 0.1
     assert torch.isclose(model.losses(batch, smeared, 0, {"delta": 2.0})["delta_after"],
                          2 * model.losses(batch, smeared, 0, {"delta": 1.0})["delta_after"])
+
+
+def test_same_architecture_counts_settings_added_later_as_their_defaults():
+    """A run or checkpoint from before a model setting existed resumes / matches when the
+    current config leaves that setting at its default, and not when it turns it on."""
+    current = ModelConfig(**TINY).to_dict()
+    older = {k: v for k, v in current.items() if k != "phone_position"}
+    assert same_architecture(older, current)
+    assert not same_architecture(older, {**current, "phone_position": True})
+    assert not same_architecture(older, {**current, "d_model": 48})
+    assert not same_architecture({**older, "width": 3}, current)      # unknown key: compared as is
