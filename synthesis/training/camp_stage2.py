@@ -237,11 +237,13 @@ def evaluate_stage2(model, items: list[ClipItem], weights: dict, max_items: int,
 
 
 @torch.no_grad()
-def predicted_vectors(model, items: list[ClipItem], max_items: int, device) -> np.ndarray:
-    """Standardised stage-2 predictions ``[n, k]`` for the tokens with frames of ``items``."""
+def training_split_predictions(model, items: list[ClipItem], max_items: int, device) -> dict:
+    """The predictor's raw outputs over ``items`` (dropout off): ``vectors`` ``[n, k]``
+    standardised, for the tokens with frames, and per phoneme the symbol ``ids``, the recorded
+    ``frames`` and the predicted ``log_durations`` without any offset."""
     from synthesis.models.backbone import lengths_to_mask
 
-    pred_net, out = model.prosody.predictor, []
+    pred_net, out = model.prosody.predictor, {"vectors": [], "ids": [], "frames": [], "log_durations": []}
     was_training = pred_net.training
     pred_net.eval()
     for s in range(0, len(items), max_items):
@@ -249,28 +251,12 @@ def predicted_vectors(model, items: list[ClipItem], max_items: int, device) -> n
         phone_mask = lengths_to_mask(batch["phone_lens"], batch["phoneme_ids"].shape[1])
         pred = pred_net(batch, batch["camp_encoder_out"], phone_mask, model.prosody)
         keep = pred["word_mask"] & (batch["camp_frame_counts"] > 0)
-        out.append(pred["vectors_norm"][keep].float().cpu().numpy())
+        out["vectors"].append(pred["vectors_norm"][keep].float().cpu())
+        out["ids"].append(batch["phoneme_ids"][phone_mask].cpu())
+        out["frames"].append(batch["camp_durations"][phone_mask].float().cpu())
+        out["log_durations"].append(pred["log_durations"][phone_mask].float().cpu())
     pred_net.train(was_training)
-    return np.concatenate(out)
-
-
-@torch.no_grad()
-def predicted_log_durations(model, items: list[ClipItem], max_items: int, device):
-    """(symbol ids, recorded frames, raw predicted log(1 + frames)) over the phonemes of ``items``."""
-    from synthesis.models.backbone import lengths_to_mask
-
-    pred_net, ids, frames, preds = model.prosody.predictor, [], [], []
-    was_training = pred_net.training
-    pred_net.eval()
-    for s in range(0, len(items), max_items):
-        batch = _to(collate([it.arrays for it in items[s:s + max_items]]), device)
-        mask = lengths_to_mask(batch["phone_lens"], batch["phoneme_ids"].shape[1])
-        pred = pred_net(batch, batch["camp_encoder_out"], mask, model.prosody)
-        ids.append(batch["phoneme_ids"][mask])
-        frames.append(batch["camp_durations"][mask].float())
-        preds.append(pred["log_durations"][mask])
-    pred_net.train(was_training)
-    return torch.cat(ids), torch.cat(frames), torch.cat(preds)
+    return {k: torch.cat(v) for k, v in out.items()}
 
 
 def finish_best(best_path: Path, model, cfg: Stage2Config, train_items: list[ClipItem],
@@ -288,18 +274,20 @@ def finish_best(best_path: Path, model, cfg: Stage2Config, train_items: list[Cli
     model.load_state_dict(best["state_dict"])
     pred_net = model.prosody.predictor
     done: dict = {}
+    train = training_split_predictions(model, train_items, 64, device)
     if cfg.restore_variance:
-        gain = prediction_gain(predicted_vectors(model, train_items, 64, device))
+        gain = prediction_gain(train["vectors"].numpy())
         pred_net.vector_gain.copy_(torch.from_numpy(gain))
         done["vector_gain"] = gain.tolist()
     if cfg.calibrate:
-        bias = calibration_offsets(*predicted_log_durations(model, train_items, 64, device),
+        bias = calibration_offsets(train["ids"], train["frames"], train["log_durations"],
                                    pred_net.duration_bias.numel(), MIN_CALIBRATION_TOKENS)
-        val = predicted_log_durations(model, val_items, 64, device)
+        val = training_split_predictions(model, val_items, 64, device)
+        val = (val["ids"], val["frames"], val["log_durations"])
         done["calibration"] = {"validation_before": duration_ratios(*val, torch.zeros_like(bias)),
                                "validation_after": duration_ratios(*val, bias),
                                "calibrated_symbols": int((bias != 0).sum())}
-        pred_net.duration_bias.copy_(bias)
+        pred_net.duration_bias.copy_(bias.to(pred_net.duration_bias))
     best["state_dict"] = model.state_dict()
     best["metrics"] = {**best.get("metrics", {}), **done}
     best.pop("format", None)

@@ -310,7 +310,7 @@ def test_prediction_gain_restores_unit_spread_within_limits():
 
 def test_stage2_fits_the_vector_gain_and_applies_it_to_the_decoder_only(runs):
     from synthesis.models.prosody.camp_predictor import prediction_gain
-    from synthesis.training.camp_stage2 import precompute, predicted_vectors
+    from synthesis.training.camp_stage2 import precompute, training_split_predictions
 
     root, items = runs
     ck = load_checkpoint(root / "stage2" / "best.pt", "camp")
@@ -321,7 +321,7 @@ def test_stage2_fits_the_vector_gain_and_applies_it_to_the_decoder_only(runs):
     model.load_state_dict(ck["state_dict"])
     model.eval()
     pre = precompute(model, items, 600, "cpu")
-    assert np.allclose(gain.numpy(), prediction_gain(predicted_vectors(model, pre, 64, "cpu")))
+    assert np.allclose(gain.numpy(), prediction_gain(training_split_predictions(model, pre, 64, "cpu")["vectors"].numpy()))
     assert (gain >= 1).all() and (gain > 1).any()                  # the tiny predictor shrinks
     batch = collate([it.arrays for it in items[:3]])
     text_only = {k: v for k, v in batch.items() if k not in ("mel", "target", "lf0", "energy", "frame_lens")}
