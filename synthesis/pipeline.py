@@ -310,18 +310,6 @@ def architecture_differences(expected: dict, actual: dict, prefix: str = "model"
     return out
 
 
-def _with_defaults(model: dict) -> dict:
-    """A checkpoint's ``[model]`` with the settings added to ``ModelConfig`` after it was saved
-    filled in with their defaults (which keep the earlier behaviour), so an older file does not
-    read as another architecture."""
-    from synthesis.models.backbone import ModelConfig
-
-    try:
-        return {**ModelConfig.from_dict(model).to_dict(), **model}
-    except (TypeError, ValueError):
-        return model
-
-
 @dataclass
 class SystemStatus:
     spec: SystemSpec
@@ -334,6 +322,7 @@ class SystemStatus:
 
 def inspect_system(spec: SystemSpec, train_requested: bool) -> SystemStatus:
     """Whether the system's checkpoint can be reused, and whether it will be trained."""
+    from synthesis.models.backbone import with_defaults
     from synthesis.training.checkpoint import CheckpointError, load_checkpoint
     from synthesis.training.config import load_config
 
@@ -351,7 +340,7 @@ def inspect_system(spec: SystemSpec, train_requested: bool) -> SystemStatus:
             ckpt = load_checkpoint(path)
         except CheckpointError as exc:
             raise ConfigError(f"system {spec.id!r}: {exc}") from None
-        diffs = architecture_differences(cfg.model.to_dict(), _with_defaults(ckpt.get("config", {}).get("model", {})))
+        diffs = architecture_differences(cfg.model.to_dict(), with_defaults(ckpt.get("config", {}).get("model", {})))
         status = SystemStatus(spec, "stale" if diffs else "reuse", diffs)
     status.will_train = train_requested or (spec.train == "missing" and status.state == "missing") or (
         spec.train == "stale" and status.state in ("missing", "stale"))

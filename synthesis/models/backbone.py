@@ -113,14 +113,19 @@ def phone_position_features(alignment: torch.Tensor) -> torch.Tensor:
     return feats * inside[..., None]
 
 
+def with_defaults(model: dict) -> dict:
+    """A saved ``[model]`` with the settings added to ``ModelConfig`` after it was written filled
+    in with their defaults (which keep the earlier behaviour); as it is if it does not parse."""
+    try:
+        return ModelConfig.from_dict(model).to_dict()
+    except (TypeError, ValueError):
+        return model
+
+
 def same_architecture(saved: dict, current: dict) -> bool:
     """Whether a checkpoint's ``[model]`` (``saved``) describes the same model as ``current``,
-    counting settings added to ``ModelConfig`` after the file was written as their defaults
-    (which keep the earlier behaviour)."""
-    try:
-        return ModelConfig.from_dict(saved).to_dict() == ModelConfig.from_dict(current).to_dict()
-    except (TypeError, ValueError):
-        return saved == current
+    counting settings added later as their defaults (``with_defaults``)."""
+    return with_defaults(saved) == with_defaults(current)
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:

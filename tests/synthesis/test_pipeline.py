@@ -157,12 +157,13 @@ def test_a_checkpoint_of_another_architecture_is_used_with_a_warning(tmp_path, c
 def test_settings_added_after_a_checkpoint_was_saved_are_not_differences():
     """A model setting added later (with a default that keeps the old behaviour) is not in older
     checkpoints; they still match a config that leaves it at its default, not one that sets it."""
-    from synthesis.pipeline import _with_defaults, architecture_differences
+    from synthesis.models.backbone import with_defaults
+    from synthesis.pipeline import architecture_differences
 
     config = ModelConfig(system="baseline", **TINY).to_dict()
     old_file = {k: v for k, v in config.items() if k != "phone_position"}
-    assert architecture_differences(config, _with_defaults(old_file)) == []
-    assert architecture_differences({**config, "phone_position": True}, _with_defaults(old_file)) == [
+    assert architecture_differences(config, with_defaults(old_file)) == []
+    assert architecture_differences({**config, "phone_position": True}, with_defaults(old_file)) == [
         "model.phone_position: True in the config, False in the checkpoint"]
 
 
