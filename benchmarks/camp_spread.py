@@ -75,7 +75,7 @@ def main() -> None:
             key = f"prosody.predictor.out.{name}"
             sd[key] = (sd[key].float() * scale).to(sd[key].dtype)
         path = Path(args.out) / f"camp_spread{alpha:g}.pt"
-        save_checkpoint(path, {k: v for k, v in {**ck, "state_dict": sd}.items() if k not in ("format", "format_version")})
+        save_checkpoint(path, {**ck, "state_dict": sd})
         print("wrote", path)
 
 

@@ -290,8 +290,6 @@ def finish_best(best_path: Path, model, cfg: Stage2Config, train_items: list[Cli
         pred_net.duration_bias.copy_(bias.to(pred_net.duration_bias))
     best["state_dict"] = model.state_dict()
     best["metrics"] = {**best.get("metrics", {}), **done}
-    best.pop("format", None)
-    best.pop("format_version", None)
     save_checkpoint(best_path, best)
     return done
 
@@ -408,7 +406,5 @@ def set_checkpoint_inference(path: str | Path, mode: str | None, temperature: fl
         raise CheckpointError(f"{path}: {exc}") from None
     args["inference"] = probe.inference
     ckpt["config"] = {**ckpt["config"], "model": {**ckpt["config"]["model"], "prosody_args": args}}
-    ckpt.pop("format", None)
-    ckpt.pop("format_version", None)
     save_checkpoint(path, ckpt)
     return args

@@ -26,10 +26,13 @@ class CheckpointError(SynthesisError):
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
-    """Write atomically (temp file + rename): a stop mid-write never leaves a broken file."""
+    """Write atomically (temp file + rename): a stop mid-write never leaves a broken file.
+
+    The file is stamped with the current format and version, whatever ``payload`` holds under
+    those keys (a checkpoint read, changed and written back keeps them)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION, **payload}
+    payload = {**payload, "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

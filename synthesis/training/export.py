@@ -75,7 +75,6 @@ def record_target_gv(checkpoint: str | Path, cache: str | Path, split_file: str 
     gv = utterance_variance([it.arrays["target"] for it in items])
     if gv.shape != (out_dim,):
         raise CheckpointError(f"{checkpoint}: model predicts {out_dim} dims, the cache's {kind} targets have {gv.shape[0]}")
-    payload = {k: v for k, v in ckpt.items() if k not in ("format", "format_version")}
-    payload["state_dict"] = {**ckpt["state_dict"], "target_gv": torch.as_tensor(gv, dtype=torch.float32)}
-    save_checkpoint(checkpoint, payload)
+    save_checkpoint(checkpoint, {**ckpt, "state_dict": {**ckpt["state_dict"],
+                                                        "target_gv": torch.as_tensor(gv, dtype=torch.float32)}})
     return gv

@@ -405,7 +405,5 @@ def set_checkpoint_inference(path: str | Path, mode: str | None, temperature: fl
     ckpt["config"] = {**ckpt["config"], "model": {**ckpt["config"]["model"], "prosody_args": args}}
     if check_only:
         return args
-    ckpt.pop("format", None)
-    ckpt.pop("format_version", None)
     save_checkpoint(path, ckpt)
     return args
