@@ -40,7 +40,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 STAMP_FORMAT_VERSION = 1
 TRAIN_POLICIES = ("never", "missing", "stale")
 #: systems with a stage 2: the module with ``train_from_args`` and ``set_checkpoint_inference``
-STAGE2_MODULES = {"camp": "synthesis.training.camp_stage2", "kathaka": "synthesis.training.kathaka_stage2"}
+STAGE2_MODULES = {"camp": "synthesis.training.camp_stage2", "kathaka": "synthesis.training.kathaka_stage2",
+                  # baseline and fs2: the duration pass (the committed checkpoints have it)
+                  "baseline": "synthesis.training.duration_stage", "fs2": "synthesis.training.duration_stage"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -330,6 +332,8 @@ def inspect_system(spec: SystemSpec, train_requested: bool) -> SystemStatus:
     if spec.stage2 and cfg.model.system not in STAGE2_MODULES:
         raise ConfigError(f"{spec.stage1}: system {cfg.model.system!r} has no stage 2, but system {spec.id!r} "
                           f"names stage2 = {spec.stage2!r}")
+    if spec.mode and cfg.model.system not in ("camp", "kathaka"):
+        raise ConfigError(f"system {spec.id!r}: mode = {spec.mode!r}, but {cfg.model.system} has no inference modes")
     if spec.stage2 and not Path(spec.stage2).is_file():
         raise ConfigError(f"{spec.stage2}: config file does not exist (system {spec.id!r})")
     path = Path(spec.checkpoint)
@@ -402,7 +406,10 @@ def train_system(spec: SystemSpec, cache: Path, work: Path, progress: bool, spli
     if spec.stage2 and module is not None:
         stage1_best = runs / "stage1" / ("best.pt" if (runs / "stage1" / "best.pt").is_file() else "last.pt")
         cfg2 = stage2_config(cfg.model.system, spec, stage1_best, cache, split)
-        module.train_stage2(cfg2, runs / "stage2", progress=progress, resume=True)
+        if cfg.model.system in ("baseline", "fs2"):
+            module.train_durations(cfg2, cfg.model.system, runs / "stage2", progress=progress, resume=True)
+        else:
+            module.train_stage2(cfg2, runs / "stage2", progress=progress, resume=True)
         final_run = runs / "stage2"
     which = "best" if (final_run / "best.pt").is_file() else "last"
     out_dir = Path(spec.checkpoint).parent

@@ -102,6 +102,10 @@ def load_duration_config(path: str | Path) -> DurationConfig:
     return DurationConfig.from_dict(read_toml(path), str(path))
 
 
+#: the name the pipeline reads a stage-2 config by (as for CAMP and Kathaka)
+load_stage2_config = load_duration_config
+
+
 def load_trained_model(path: str | Path, system: str):
     """The checkpoint ``path`` of ``system`` (a run's ``best.pt`` or an export) and its model,
     with only the duration predictor trainable.

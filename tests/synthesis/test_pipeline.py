@@ -207,6 +207,15 @@ def test_trains_when_asked_then_resumes(tmp_path, corpus, capsys):
     info = Synthesizer.from_checkpoint(path).describe()
     assert info["system"].startswith("camp") and info["mode"] == "predicted"
 
+    # the baseline with its duration pass as stage 2, as the committed checkpoint was made
+    base = SystemSpec(id="base", checkpoint=str(tmp_path / "base" / "model.pt"),
+                      stage1=str(REPO / "configs" / "baseline_cpu.toml"),
+                      stage2=str(REPO / "configs" / "baseline_durations.toml"), max_steps=2, stage2_max_steps=3)
+    path = train_system(base, tmp_path / "cache", tmp_path / "work", progress=False, split=str(split_file))
+    exported = load_checkpoint(path, "baseline")
+    assert exported["stage"] == 2 and "calibration" in exported["metrics"]
+    assert exported["stage1"]["path"] == str(tmp_path / "work" / "runs" / "base" / "stage1" / "best.pt")
+
 
 def test_stage2_config_takes_the_pipeline_settings(tmp_path):
     from synthesis.pipeline import SystemSpec, stage2_config
@@ -222,6 +231,10 @@ def test_stage2_config_takes_the_pipeline_settings(tmp_path):
                       stage2=str(REPO / "configs" / "camp_stage2.toml"))
     cfg = stage2_config("camp", spec, tmp_path / "s1.pt", tmp_path / "cache")
     assert cfg.stage1 == str(tmp_path / "s1.pt") and cfg.train.cache == str(tmp_path / "cache")
+    spec = SystemSpec(id="b", checkpoint="x.pt", stage1=str(REPO / "configs" / "baseline_cpu.toml"),
+                      stage2=str(REPO / "configs" / "baseline_durations.toml"), stage2_max_steps=5)
+    cfg = stage2_config("baseline", spec, tmp_path / "s1.pt", tmp_path / "cache")
+    assert (cfg.stage1, cfg.train.cache, cfg.train.max_steps) == (str(tmp_path / "s1.pt"), str(tmp_path / "cache"), 5)
 
 
 @pytest.mark.parametrize("body, argv_extra, message", [
@@ -231,6 +244,8 @@ def test_stage2_config_takes_the_pipeline_settings(tmp_path):
      "train must be one of never, missing, stale"),
     ('[[systems]]\nid = "b"\ncheckpoint = "x.pt"\nstage1 = "nowhere.toml"\n', [], "nowhere.toml: config file does not exist"),
     ('[[systems]]\nid = "reference"\ncheckpoint = "x.pt"\nstage1 = "configs/baseline_cpu.toml"\n', [], "are taken by the set"),
+    ('[[systems]]\nid = "b"\ncheckpoint = "x.pt"\nstage1 = "configs/baseline_cpu.toml"\nmode = "mean"\n', [],
+     "baseline has no inference modes"),
     ("[evaluate]\nmetrics = ['wer', 'charm']\n", [], "unknown metric 'charm'"),
     ("", ["--train", "camp"], "--train 'camp': no such system"),
 ])
