@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synthesis.errors import SynthesisError
+from synthesis.errors import ConfigError, SynthesisError
 from synthesis.training.checkpoint import CheckpointError, file_hash, load_checkpoint
 
 #: a chunk longer than this many phonemes is split further (attention cost, RTF, quality)
@@ -97,6 +97,7 @@ class Synthesizer:
         self.enhancement = enhancement if enhancement is not None else Enhancement()
         gv = model.target_gv.detach().cpu().numpy().astype(np.float64)
         self._target_gv = gv if np.any(gv > 0) else None  # None: a file from before GV was recorded
+        self._postfilter = self._load_postfilter(ckpt) if self.enhancement.adversarial else None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, vocoder: str | None = None, device: str = "cpu",
@@ -157,7 +158,8 @@ class Synthesizer:
         info = {"system": self._ckpt_meta["system"], "checkpoint": str(self.path), "checkpoint_hash": self._hash,
                 "config_hash": cfg_hash, "feature_kind": self.model.cfg.feature_kind,
                 "step": self._ckpt_meta["step"], "vocoder": self.vocoder.describe(),
-                "enhancement": {**self.enhancement.describe(), "gv_recorded": self._target_gv is not None}}
+                "enhancement": {**self.enhancement.describe(), "gv_recorded": self._target_gv is not None,
+                                "adversarial_postfilter": self._postfilter is not None}}
         prosody = self.model.prosody
         if hasattr(prosody, "label"):  # a prosody module with inference modes names model + mode
             info.update(system=prosody.label(), mode=prosody.inference, temperature=prosody.temperature)
@@ -259,10 +261,43 @@ class Synthesizer:
         return [self._merge(texts[i], [results[k] for k in range(len(chunks)) if chunks[k][0] == i])
                 for i in range(len(texts))]
 
+    def _load_postfilter(self, ckpt: dict):
+        """The checkpoint's adversarial post-filter (None if it has none), checked against its weights."""
+        from synthesis.models.postfilter import build_postfilter, weights_digest
+        from synthesis.training.postfilter import POSTFILTER_KEY
+
+        entry = ckpt.get(POSTFILTER_KEY)
+        if entry is None:
+            return None
+        try:
+            module = build_postfilter(entry["config"], entry["state_dict"])
+        except (KeyError, ValueError, RuntimeError, ConfigError) as exc:
+            raise CheckpointError(f"{self.path}: its post-filter cannot be rebuilt "
+                                  f"({str(exc).splitlines()[0][:120]})") from None
+        if entry.get("weights") != weights_digest(ckpt["state_dict"]):
+            raise CheckpointError(f"{self.path}: its post-filter was trained on other acoustic weights; "
+                                  "retrain it (synthesis train-postfilter --attach)")
+        return module.to(self.device)
+
+    def _apply_postfilter(self, feats: np.ndarray) -> np.ndarray:
+        cfg = self._postfilter.cfg
+        cols = slice(cfg.first_dim, cfg.end_dim)
+        mean = self.model.target_mean.detach().cpu().numpy()[cols]
+        std = self.model.target_std.detach().cpu().numpy()[cols]
+        x = torch.from_numpy(((feats[:, cols] - mean) / std).astype(np.float32))[None].to(self.device)
+        with torch.no_grad():
+            y = self._postfilter(x)[0].cpu().numpy()
+        out = feats.copy()
+        out[:, cols] = y * std + mean
+        return out
+
     def _enhance(self, feats: np.ndarray) -> np.ndarray:
-        """The predicted features with the spectral enhancement applied (see features.enhance)."""
+        """The predicted features with the adversarial post-filter (when the checkpoint has one) and
+        the spectral enhancement applied (see models.postfilter, features.enhance)."""
         from synthesis.features.enhance import enhance_features
 
+        if self._postfilter is not None:
+            feats = self._apply_postfilter(feats)
         if not self.enhancement.active:
             return feats
         kind = self.model.cfg.feature_kind

@@ -47,6 +47,9 @@ class Enhancement:
     gv_strength: float = DEFAULT_GV_STRENGTH
     postfilter_beta: float = DEFAULT_POSTFILTER_BETA
     max_gv_scale: float = MAX_GV_SCALE
+    #: apply the checkpoint's trained adversarial post-filter, when it has one, before the rest
+    #: (``synthesis.models.postfilter``; done by ``Synthesizer``, not by ``enhance_features``)
+    adversarial: bool = True
 
     def __post_init__(self):
         if not (0.0 <= self.gv_strength <= 2.0):
@@ -58,15 +61,16 @@ class Enhancement:
 
     @classmethod
     def off(cls) -> "Enhancement":
-        return cls(0.0, 1.0)
+        return cls(0.0, 1.0, adversarial=False)
 
     @property
     def active(self) -> bool:
+        """Whether ``enhance_features`` changes anything (GV scaling or the cepstral postfilter)."""
         return self.gv_strength > 0 or self.postfilter_beta != 1.0
 
     def describe(self) -> dict:
         return {"gv_strength": self.gv_strength, "postfilter_beta": self.postfilter_beta,
-                "max_gv_scale": self.max_gv_scale}
+                "max_gv_scale": self.max_gv_scale, "adversarial": self.adversarial}
 
 
 def utterance_variance(utterances: list[np.ndarray]) -> np.ndarray:
