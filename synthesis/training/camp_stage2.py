@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from synthesis.errors import ConfigError
-from synthesis.features.cache import CacheError
+from synthesis.features.cache import CacheError, write_json_atomic
 from synthesis.models.prosody.camp_predictor import ABLATIONS, has_syntax
 from synthesis.training.checkpoint import (
     CheckpointError,
@@ -54,6 +54,8 @@ from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
 
 PRECOMPUTED = ("camp_encoder_out", "camp_target", "camp_frame_counts", "camp_durations")
 PREDICTOR_KEYS = ("hidden", "conv_layers", "conv_kernel", "lstm_hidden", "dropout")
+#: the most predictors ``[stage2] ensemble`` trains (each ~0.6 M parameters, ~2 minutes on CPU)
+MAX_ENSEMBLE = 16
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Stage2Config:
     ablation: str = "both"
     restore_variance: bool = True      # fit CampPredictor.vector_gain on the training tokens
     calibrate: bool = True             # per-symbol duration offsets, as the baseline's duration pass
+    ensemble: int = 1                  # predictors trained from seeds seed, seed + 1, ...; averaged
     predictor: dict = field(default_factory=dict)
     train: TrainSettings = field(default_factory=TrainSettings)
     loss: dict = field(default_factory=lambda: {"vector": 1.0, "duration": 1.0})
@@ -74,7 +77,7 @@ class Stage2Config:
 
     def to_dict(self) -> dict:
         return {"stage2": {"stage1": self.stage1, "ablation": self.ablation, "restore_variance": self.restore_variance,
-                           "calibrate": self.calibrate},
+                           "calibrate": self.calibrate, "ensemble": self.ensemble},
                 "predictor": dict(self.predictor),
                 "train": asdict(self.train), "loss": dict(self.loss)}
 
@@ -84,10 +87,13 @@ class Stage2Config:
         if unknown:
             raise ConfigError(f"{where}: unknown sections {', '.join(sorted(unknown))} (stage2, predictor, train, loss)")
         s2 = dict(d.get("stage2", {}))
-        bad = set(s2) - {"stage1", "ablation", "restore_variance", "calibrate"}
+        bad = set(s2) - {"stage1", "ablation", "restore_variance", "calibrate", "ensemble"}
         if bad:
             raise ConfigError(f"{where}: [stage2] unknown keys {', '.join(sorted(bad))} "
-                              "(stage1, ablation, restore_variance, calibrate)")
+                              "(stage1, ablation, restore_variance, calibrate, ensemble)")
+        ensemble = s2.get("ensemble", 1)
+        if not isinstance(ensemble, int) or isinstance(ensemble, bool) or not 1 <= ensemble <= MAX_ENSEMBLE:
+            raise ConfigError(f"{where}: [stage2] ensemble must be an integer from 1 to {MAX_ENSEMBLE}, got {ensemble!r}")
         for key in ("restore_variance", "calibrate"):
             if not isinstance(s2.get(key, True), bool):
                 raise ConfigError(f"{where}: [stage2] {key} must be true or false, got {s2[key]!r}")
@@ -107,7 +113,7 @@ class Stage2Config:
         if bad:
             raise ConfigError(f"{where}: [loss] unknown keys {', '.join(sorted(bad))} (vector, duration)")
         return cls(str(s2.get("stage1", cls.stage1)), ablation, s2.get("restore_variance", True),
-                   s2.get("calibrate", True), pred, TrainSettings(**d.get("train", {})), loss)
+                   s2.get("calibrate", True), ensemble, pred, TrainSettings(**d.get("train", {})), loss)
 
 
 def load_stage2_config(path: str | Path) -> Stage2Config:
@@ -129,6 +135,31 @@ def load_stage1(path: str | Path) -> dict:
     return ckpt
 
 
+def stage1_from_stage2(path: str | Path, out: str | Path) -> dict:
+    """Write the frozen stage 1 inside a CAMP stage-2 checkpoint ``path`` (a run's or an exported
+    one) as a stage-1 checkpoint ``out``: the predictor is dropped, everything else is stage 1's
+    as trained (stage 2 never changes it; an export holds it at float16). New stage-2 variants
+    can then be trained on a committed model without retraining stage 1.
+
+    Raises:
+        CheckpointError: ``path`` is not a CAMP stage-2 checkpoint.
+    """
+    path = Path(path)
+    ckpt = load_checkpoint(path, "camp")
+    model = copy.deepcopy(ckpt["config"]["model"])
+    if (model.get("prosody_args") or {}).get("predictor") is None:
+        raise CheckpointError(f"{path}: a CAMP stage-1 checkpoint already (no stage-2 predictor in it)")
+    model["prosody_args"].pop("predictor")
+    model["prosody_args"].pop("inference", None)
+    prefix = "prosody.predictor."
+    payload = {k: v for k, v in ckpt.items() if k not in ("stage", "stage1", "variant", "state_dict", "config")}
+    payload["config"] = {"model": model}
+    payload["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(prefix)}
+    payload["extracted_from"] = {"path": str(path), "hash": file_hash(path), "stage1": ckpt.get("stage1")}
+    save_checkpoint(out, payload)
+    return payload["extracted_from"]
+
+
 def stage2_model_config(stage1_model: dict, cfg: Stage2Config) -> dict:
     """The stage-1 model config with the predictor switched on (the stage-2 checkpoint's)."""
     model = copy.deepcopy(stage1_model)
@@ -136,6 +167,8 @@ def stage2_model_config(stage1_model: dict, cfg: Stage2Config) -> dict:
             # the duration model has the backbone's duration predictor shape: it starts from it
             "duration_hidden": model.get("predictor_hidden", 192), "duration_kernel": model.get("predictor_kernel", 3),
             "duration_dropout": model.get("predictor_dropout", 0.5), "n_symbols": model.get("n_symbols", 64)}
+    if cfg.ensemble > 1:
+        pred["members"] = cfg.ensemble
     model["prosody_args"] = {**model.get("prosody_args", {}), "predictor": pred}
     return model
 
@@ -151,7 +184,9 @@ def build_stage2_model(stage1: dict, cfg: Stage2Config, path: str | Path = "stag
     foreign = [k for k in result.missing_keys if not k.startswith("prosody.predictor.")] + list(result.unexpected_keys)
     if foreign:
         raise CheckpointError(f"{path}: weights do not fit the CAMP model (e.g. {foreign[0]})")
-    model.prosody.predictor.duration.load_state_dict(model.duration.state_dict())
+    pred_net = model.prosody.predictor
+    for member in getattr(pred_net, "members", [pred_net]):
+        member.duration.load_state_dict(model.duration.state_dict())
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith("prosody.predictor."))
     return model
@@ -308,6 +343,8 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         CacheError: the cache lacks syntax features or was built with other configs than stage 1.
     """
     out = Path(out)
+    if cfg.ensemble > 1:
+        return train_ensemble(cfg, out, progress=progress, resume=resume, items=items)
     stage1 = load_stage1(cfg.stage1)
     device = seeded_device(cfg.train)
     model = build_stage2_model(stage1, cfg, cfg.stage1).to(device)
@@ -375,6 +412,75 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     n_tokens = sum(len(it.arrays["word_pos"]) for it in train_items)
     return TrainResult(out, state.step, state.best_val, stopped, state.train_seconds,
                        n_tokens * state.step / max(len(train_items), 1) / max(state.train_seconds, 1e-9))
+
+
+def train_ensemble(cfg: Stage2Config, out: Path, *, progress: bool = True, resume: bool = True,
+                   items: tuple | None = None) -> TrainResult:
+    """``[stage2] ensemble`` = K: K predictors, member m trained as a single one with seed
+    ``seed + m`` into ``out/member-m`` (each resumable, early-stopped on its own), then combined
+    into ``out/best.pt``, where the gain and the duration calibration are fitted on the
+    averaged prediction."""
+    members = []
+    for m in range(cfg.ensemble):
+        member_cfg = copy.deepcopy(cfg)
+        member_cfg.ensemble, member_cfg.restore_variance, member_cfg.calibrate = 1, False, False
+        member_cfg.train.seed = cfg.train.seed + m
+        member_out = out / f"member-{m}"
+        marker = member_out / "finished.json"
+        if resume and marker.is_file():  # a finished member is not trained on (resuming it would move on)
+            done = json.loads(marker.read_text(encoding="utf-8"))
+            members.append(TrainResult(member_out, done["step"], done["best_val"], done["stopped"], done["seconds"],
+                                       done["frames_per_second"]))
+            continue
+        result = train_stage2(member_cfg, member_out, progress=progress, resume=resume, items=items)
+        write_json_atomic(marker, {"step": result.step, "best_val": result.best_val, "stopped": result.stopped,
+                                   "seconds": result.seconds, "frames_per_second": result.frames_per_second})
+        members.append(result)
+    stage1 = load_stage1(cfg.stage1)
+    device = seeded_device(cfg.train)
+    model = build_stage2_model(stage1, cfg, cfg.stage1).to(device)
+    ensemble = model.prosody.predictor
+    prefix = "prosody.predictor."
+    for m, result in enumerate(members):
+        state = load_checkpoint(result.out / "best.pt", "camp")["state_dict"]
+        own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        ensemble.members[m].load_state_dict(own)
+    for key in ("vector_mean", "vector_std"):  # the same training tokens for every member
+        getattr(ensemble, key).copy_(getattr(ensemble.members[0], key))
+    model.eval()
+    if items is None:
+        split, _ = _split_ids(cfg)
+        hashes = stage1.get("cache_hashes") or {}
+        train_items = load_stage2_items(cfg.train.cache, split.train, model.cfg.feature_kind, hashes)
+        val_items = load_stage2_items(cfg.train.cache, split.validation, model.cfg.feature_kind, hashes)
+    else:
+        train_items, val_items = items
+    frames_budget = int(stage1["config"].get("train", {}).get("max_frames", 6000))
+    train_items = precompute(model, train_items, frames_budget, device)
+    val_items = precompute(model, val_items, frames_budget, device)
+    val = evaluate_stage2(model, val_items, cfg.loss, 64, device)
+    score = val["vector_mse"] + val["duration_mse"]
+    stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}
+    header = {"system": "camp", "stage": 2, "variant": cfg.ablation,
+              "config": {"model": model.cfg.to_dict(), **{k: v for k, v in cfg.to_dict().items() if k != "predictor"}},
+              "cache_hashes": stage1.get("cache_hashes", {}), "stage1": stage1_info,
+              "step": sum(r.step for r in members), "train_seconds": sum(r.seconds for r in members),
+              "state_dict": model.state_dict(),
+              "metrics": {"validation": val, "score": score,
+                          "members": [{"run": str(r.out), "step": r.step, "best_validation": r.best_val}
+                                      for r in members]}}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
+    save_checkpoint(out / "best.pt", header)
+    fitted = {}
+    if cfg.restore_variance or cfg.calibrate:
+        fitted = finish_best(out / "best.pt", model, cfg, train_items, val_items, device)
+    with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"step": header["step"], "split": "ensemble", "validation": val, "score": score,
+                             "members": header["metrics"]["members"], **fitted}) + "\n")
+    seconds = sum(r.seconds for r in members)
+    return TrainResult(out, header["step"], score, "ensemble", seconds,
+                       sum(r.frames_per_second * r.seconds for r in members) / max(seconds, 1e-9))
 
 
 def train_from_args(args) -> TrainResult:

@@ -194,6 +194,8 @@ def test_bad_stage2_config_lines(tmp_path):
                           ('[stage3]\n', "unknown sections"), ('[loss]\nkl = 1.0\n', "unknown keys kl"),
                           ('[stage2]\nrestore_variance = "yes"\n', "restore_variance must be true or false"),
                           ('[stage2]\ncalibrate = 1\n', "calibrate must be true or false"),
+                          ('[stage2]\nensemble = 0\n', "ensemble must be an integer from 1 to 16"),
+                          ('[stage2]\nensemble = 2.5\n', "ensemble must be an integer"),
                           ("[stage2\n", "not valid TOML")]:
         p.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
@@ -220,6 +222,70 @@ def test_exported_modes_synthesise_real_text(runs, tmp_path, capsys):
     rec = np.random.default_rng(0).standard_normal(22_050).astype(np.float32) * 0.1
     waves = oracle.synthesise(["One sentence. And a second one."], references=[rec])
     assert waves[0].size > 0
+
+
+def test_stage1_extracted_from_a_stage2_checkpoint_is_stage1(runs, tmp_path):
+    from synthesis.training.camp_stage2 import stage1_from_stage2
+
+    root, _ = runs
+    info = stage1_from_stage2(root / "stage2" / "best.pt", tmp_path / "s1.pt")
+    assert info["path"] == str(root / "stage2" / "best.pt")
+    original = load_checkpoint(root / "stage1" / "best.pt")
+    extracted = load_stage1(tmp_path / "s1.pt")
+    assert extracted["config"]["model"] == original["config"]["model"]
+    assert extracted["state_dict"].keys() == original["state_dict"].keys()
+    assert all(torch.equal(v, extracted["state_dict"][k]) for k, v in original["state_dict"].items())
+    with pytest.raises(CheckpointError, match="stage-1 checkpoint already"):
+        stage1_from_stage2(root / "stage1" / "best.pt", tmp_path / "again.pt")
+    assert not (tmp_path / "again.pt").exists()
+
+
+def test_ensemble_averages_seeded_members_and_fits_on_the_average(runs, tmp_path):
+    """[stage2] ensemble = 2: two members from seeds 1234 and 1235, each a single predictor run;
+    the combined checkpoint predicts their mean, with gain and calibration fitted on it."""
+    from synthesis.inference import Synthesizer
+    from synthesis.models.prosody.camp_predictor import CampPredictorEnsemble
+
+    root, items = runs
+    cfg = stage2_config(str(root / "stage1" / "best.pt"), 20)
+    cfg.ensemble = 2
+    result = train_stage2(cfg, tmp_path / "ens", progress=False, items=(items, items[:3]))
+    assert result.stopped == "ensemble" and result.step == 40
+    best = load_checkpoint(tmp_path / "ens" / "best.pt", "camp")
+    assert best["config"]["model"]["prosody_args"]["predictor"]["members"] == 2
+    assert [m["step"] for m in best["metrics"]["members"]] == [20, 20]
+    members = [load_checkpoint(tmp_path / "ens" / f"member-{m}" / "best.pt")["state_dict"] for m in (0, 1)]
+    key = "prosody.predictor.out.weight"
+    assert not torch.equal(members[0][key], members[1][key])          # different seeds
+    assert torch.equal(best["state_dict"]["prosody.predictor.members.1.out.weight"], members[1][key])
+    # the gain is fitted on the averaged prediction, and only the ensemble's own buffer holds it
+    gain = best["state_dict"]["prosody.predictor.vector_gain"]
+    assert gain.tolist() == pytest.approx(best["metrics"]["vector_gain"]) and bool((gain > 1).any())
+    assert torch.equal(best["state_dict"]["prosody.predictor.members.0.vector_gain"], torch.ones_like(gain))
+    model = build_stage2_model(load_stage1(root / "stage1" / "best.pt"), cfg)
+    model.load_state_dict(best["state_dict"])
+    model.eval()
+    ens = model.prosody.predictor
+    assert isinstance(ens, CampPredictorEnsemble)
+    batch = collate([it.arrays for it in items[:3]])
+    from synthesis.models.backbone import lengths_to_mask
+
+    pm = lengths_to_mask(batch["phone_lens"], batch["phoneme_ids"].shape[1])
+    enc = torch.randn(3, batch["phoneme_ids"].shape[1], TINY["d_model"])
+    with torch.no_grad():
+        out = ens(batch, enc, pm, model.prosody)
+        parts = [m(batch, enc, pm, model.prosody) for m in ens.members]
+    torch.testing.assert_close(out["vectors_norm"], (parts[0]["vectors_norm"] + parts[1]["vectors_norm"]) / 2)
+    torch.testing.assert_close(out["log_durations"], (parts[0]["log_durations"] + parts[1]["log_durations"]) / 2)
+    # resuming a finished ensemble retrains nothing and gives the same file
+    again = train_stage2(cfg, tmp_path / "ens", progress=False, items=(items, items[:3]))
+    assert again.step == 40
+    reloaded = load_checkpoint(tmp_path / "ens" / "best.pt")["state_dict"]
+    assert all(torch.equal(reloaded[k], best["state_dict"][k]) for k in best["state_dict"])
+    # it exports and speaks like a single predictor
+    assert main(["export-checkpoint", str(tmp_path / "ens"), "--out", str(tmp_path / "ens_export")]) == 0
+    synth = Synthesizer.from_checkpoint(tmp_path / "ens_export" / "model.pt")
+    assert synth.describe()["system"] == "camp" and synth.synthesise(["Hello there."])[0].size > 0
 
 
 # --- the word-level view ------------------------------------------------------------------------

@@ -146,7 +146,8 @@ class CampProsody(ProsodyModule):
         bottleneck: dimensions of a word's prosody vector (CAMP: a few, so it holds prosody only).
         mel_dim, conv_channels, conv_layers, conv_kernel, gru_hidden, dropout, downsample: the
             frame encoder (``FrameEncoder``).
-        predictor: stage-2 predictor arguments (``CampPredictor``); absent in a stage-1 model.
+        predictor: stage-2 predictor arguments (``CampPredictor``; with ``members`` > 1 an ensemble,
+            ``CampPredictorEnsemble``); absent in a stage-1 model.
         inference: the default inference mode (``predicted`` or ``oracle``; see ``set_inference``).
     """
 
@@ -165,9 +166,9 @@ class CampProsody(ProsodyModule):
         self.expand = nn.Linear(bottleneck, d_model)
         self.predictor = None
         if predictor is not None:
-            from synthesis.models.prosody.camp_predictor import CampPredictor
+            from synthesis.models.prosody.camp_predictor import build_predictor
 
-            self.predictor = CampPredictor(d_model=d_model, bottleneck=bottleneck, **predictor)
+            self.predictor = build_predictor(d_model=d_model, bottleneck=bottleneck, **predictor)
         # A stage-1 model can only copy a recording's prosody; stage 2 speaks from text.
         self.inference = "predicted" if self.predictor is not None else "oracle"
         self.temperature = None
