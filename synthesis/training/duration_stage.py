@@ -43,6 +43,7 @@ from synthesis.training.checkpoint import (
     CheckpointError,
     file_hash,
     load_checkpoint,
+    save_checkpoint,
 )
 from synthesis.training.config import TrainSettings, apply_train_overrides, dump_toml, read_toml
 from synthesis.training.data import ClipItem, collate, load_items
@@ -307,3 +308,84 @@ def train_from_args(args) -> TrainResult:
     if getattr(args, "stage1", None):
         cfg.stage1 = args.stage1
     return train_durations(cfg, args.system, args.out, progress=not args.quiet, resume=not args.restart)
+
+
+# --- calibrating a trained model's text-only durations (Kathaka) ---------------------------------
+
+@torch.no_grad()
+def text_only_log_durations(model, items: list[ClipItem], max_frames: int, device):
+    """(symbol ids, frames from the model's own aligner on the recording, log(1 + frames) the model
+    predicts from the text alone, without any offset), over the phonemes of ``items``.
+
+    For a model with a prosody module the prediction reads the module's text-only conditioning
+    (Kathaka: its sampler in the checkpoint's inference mode), as synthesis does."""
+    from synthesis.models.backbone import lengths_to_mask
+    from synthesis.models.prosody.base import ProsodyContext
+
+    ids, frames, preds = [], [], []
+    for _, batch, enc, _, _, hard in aligned_batches(model, items, max_frames, device):
+        phone_mask = lengths_to_mask(batch["phone_lens"], batch["phoneme_ids"].shape[1])
+        x = enc
+        if model.prosody is not None:
+            text = {k: v for k, v in batch.items() if k not in ("mel", "target", "lf0", "energy", "frame_lens")}
+            pros = model.prosody(ProsodyContext(enc, phone_mask, batch["word_index"], text))
+            x = enc + pros.conditioning
+        pred = model.duration(x, phone_mask)
+        ids.append(batch["phoneme_ids"][phone_mask].cpu())
+        frames.append(hard.sum(1)[phone_mask].float().cpu())
+        preds.append(pred[phone_mask].float().cpu())
+    return torch.cat(ids), torch.cat(frames), torch.cat(preds)
+
+
+def calibrate_checkpoint(path: str | Path, cache: str | Path | None, split_file: str | Path | None = None, *,
+                         items: tuple | None = None) -> dict:
+    """Fit the per-symbol duration offsets (``duration_bias``, see the module docstring) of a
+    trained model whose text-only durations come from the backbone's duration model, on the
+    training split of ``cache``, and write them into ``path`` (atomically; earlier offsets are
+    replaced, so running it twice gives the same file). The duration pass does this for the
+    baseline and fs2, CAMP's stage 2 for its own duration model; this is for the rest (Kathaka,
+    whose sampler's conditioning the duration model reads).
+
+    Returns the validation duration ratios before and after. ``items``: (train_items,
+    validation_items) with acoustic arrays, instead of the cache (tests).
+
+    Raises:
+        CheckpointError: unreadable, or a CAMP stage-2 model (its durations are calibrated in stage 2).
+        CacheError: the cache was built with other configs than the model.
+    """
+    from synthesis.corpus import default_split_path, load_corpus, load_split
+    from synthesis.features.cache import read_manifest
+    from synthesis.models.backbone import ModelConfig, build_model
+
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    mcfg = ckpt["config"]["model"]
+    if ((mcfg.get("prosody_args") or {}).get("predictor")) is not None:
+        raise CheckpointError(f"{path}: a CAMP stage-2 model; its jointly trained duration model is calibrated "
+                              "by stage 2 itself ([stage2] calibrate)")
+    try:
+        model = build_model(ModelConfig.from_dict(mcfg))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model ({str(exc).splitlines()[0][:120]})") from None
+    model.eval()
+    if items is None:
+        manifest = read_manifest(Path(cache))
+        root = Path(manifest["corpus"]["root"])
+        split = load_split(Path(split_file) if split_file else default_split_path(root),
+                           load_corpus(root) if root.exists() else None)
+        hashes = ckpt.get("cache_hashes") or None
+        items = (load_items(cache, split.train, model.cfg.feature_kind, hashes),
+                 load_items(cache, split.validation, model.cfg.feature_kind, hashes))
+    device = torch.device("cpu")
+    budget = int(ckpt["config"].get("train", {}).get("max_frames", 6000))
+    train = text_only_log_durations(model, items[0], budget, device)
+    val = text_only_log_durations(model, items[1], budget, device)
+    bias = calibration_offsets(*train, model.cfg.n_symbols, MIN_CALIBRATION_TOKENS)
+    result = {"validation_before": duration_ratios(*val, model.duration_bias.float().cpu()),
+              "validation_after": duration_ratios(*val, bias), "calibrated_symbols": int((bias != 0).sum())}
+    state = dict(ckpt["state_dict"])
+    state["duration_bias"] = bias.to(state["duration_bias"].dtype)
+    save_checkpoint(path, {**ckpt, "state_dict": state,
+                           "metrics": {**ckpt.get("metrics", {}), "duration_calibration": result}})
+    return result

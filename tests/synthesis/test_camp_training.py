@@ -238,6 +238,11 @@ def test_stage1_extracted_from_a_stage2_checkpoint_is_stage1(runs, tmp_path):
     with pytest.raises(CheckpointError, match="stage-1 checkpoint already"):
         stage1_from_stage2(root / "stage1" / "best.pt", tmp_path / "again.pt")
     assert not (tmp_path / "again.pt").exists()
+    # scripts/calibrate_durations.py leaves CAMP's own (stage-2 calibrated) duration model alone
+    from synthesis.training.duration_stage import calibrate_checkpoint
+
+    with pytest.raises(CheckpointError, match="calibrated by stage 2 itself"):
+        calibrate_checkpoint(root / "stage2" / "best.pt", None, items=([], []))
 
 
 def test_ensemble_averages_seeded_members_and_fits_on_the_average(runs, tmp_path):

@@ -268,3 +268,35 @@ def test_export_with_modes_and_a_refused_mode_leaves_nothing(stage1_run, tmp_pat
     assert main(["export-checkpoint", str(run), "--out", str(tmp_path / "bad"), "--mode", "mean"]) == 2
     assert "needs a stage-2 sampler" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_duration_calibration_of_a_stage2_checkpoint(stage1_run, tmp_path, monkeypatch):
+    """scripts/calibrate_durations.py: per-symbol offsets fitted on the text-only (sampler-conditioned)
+    durations make each symbol's summed training duration match the recordings'; idempotent."""
+    from synthesis.training import duration_stage
+    from synthesis.training.duration_stage import calibrate_checkpoint, text_only_log_durations
+
+    run, items = stage1_run
+    torch.manual_seed(0)
+    train_stage2(stage2_config(run / "best.pt", "bert", steps=20), tmp_path / "s2", progress=False,
+                 items=(items, items[:3]))
+    path = tmp_path / "model.pt"
+    path.write_bytes((tmp_path / "s2" / "best.pt").read_bytes())
+    monkeypatch.setattr(duration_stage, "MIN_CALIBRATION_TOKENS", 3)  # 8 tiny clips: few tokens per symbol
+    result = calibrate_checkpoint(path, None, items=(items, items[:3]))
+    ckpt = load_checkpoint(path, "kathaka")
+    bias = ckpt["state_dict"]["duration_bias"]
+    assert result["calibrated_symbols"] == int((bias != 0).sum()) > 0
+    assert ckpt["metrics"]["duration_calibration"] == result
+    # on the training clips, each calibrated symbol's summed (1 + frames) now matches the recordings'
+    from synthesis.models.backbone import ModelConfig, build_model
+
+    model = build_model(ModelConfig.from_dict(ckpt["config"]["model"]))
+    model.load_state_dict(ckpt["state_dict"])
+    ids, frames, log_pred = text_only_log_durations(model, items, 400, torch.device("cpu"))
+    for sym in torch.nonzero(bias).flatten().tolist():
+        sel = ids == sym
+        assert float(torch.exp(log_pred[sel] + bias[sym]).sum()) == pytest.approx(float((1 + frames[sel]).sum()),
+                                                                                   rel=1e-4)
+    calibrate_checkpoint(path, None, items=(items, items[:3]))
+    assert torch.equal(load_checkpoint(path)["state_dict"]["duration_bias"], bias)
