@@ -102,7 +102,7 @@ class Synthesizer:
     @classmethod
     def from_checkpoint(cls, path: str | Path, vocoder: str | None = None, device: str = "cpu",
                         mode: str | None = None, temperature: float | None = None,
-                        corpus: str | Path | None = None, enhancement=None) -> "Synthesizer":
+                        corpus: str | Path | None = None, enhancement=None) -> Synthesizer:
         """Load a checkpoint written by ``synthesis train`` (or an exported one).
 
         ``mode``/``temperature`` override a prosody module's inference mode stored in the

@@ -382,10 +382,15 @@ def calibrate_checkpoint(path: str | Path, cache: str | Path | None, split_file:
     train = text_only_log_durations(model, items[0], budget, device)
     val = text_only_log_durations(model, items[1], budget, device)
     bias = calibration_offsets(*train, model.cfg.n_symbols, MIN_CALIBRATION_TOKENS)
-    result = {"validation_before": duration_ratios(*val, model.duration_bias.float().cpu()),
+    result = {"validation_before": duration_ratios(*val, torch.zeros_like(bias)),  # uncalibrated
               "validation_after": duration_ratios(*val, bias), "calibrated_symbols": int((bias != 0).sum())}
     state = dict(ckpt["state_dict"])
     state["duration_bias"] = bias.to(state["duration_bias"].dtype)
     save_checkpoint(path, {**ckpt, "state_dict": state,
                            "metrics": {**ckpt.get("metrics", {}), "duration_calibration": result}})
+    sidecar = path.parent / "metrics.json"  # an exported checkpoint's summary (export_checkpoint)
+    if path.name == "model.pt" and sidecar.is_file():
+        from synthesis.features.cache import write_json_atomic
+
+        write_json_atomic(sidecar, {**json.loads(sidecar.read_text(encoding="utf-8")), "duration_calibration": result})
     return result

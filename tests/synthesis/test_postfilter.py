@@ -13,7 +13,12 @@ import torch
 from synthesis.cli import main
 from synthesis.errors import ConfigError
 from synthesis.models.backbone import ModelConfig
-from synthesis.models.postfilter import CepstralPostFilter, PostFilterConfig, build_postfilter, weights_digest
+from synthesis.models.postfilter import (
+    CepstralPostFilter,
+    PostFilterConfig,
+    build_postfilter,
+    weights_digest,
+)
 from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from synthesis.training.config import TrainConfig, TrainSettings
 from synthesis.training.loop import train
