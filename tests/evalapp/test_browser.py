@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -57,15 +58,20 @@ def _do_trial(page, scores_out: dict, position: int, check_switch=False, check_l
         assert 0 < start < end
     root.locator(".mushra-play").nth(0).click()           # mouse: play A
     page.wait_for_timeout(450)
+    pressed = time.monotonic()
     page.keyboard.press("2")                               # keyboard: switch to B while playing
     switch = json.loads(root.get_attribute("data-last-switch"))
     assert switch["from"] == "A" and switch["to"] == "B"
     if check_switch:
-        # Sample-aligned switching: B starts where A was, and keeps running from there.
+        # Sample-aligned switching: B starts where A was, and keeps running from there. The
+        # playhead moves with the wall clock; on a loaded machine more than the 200 ms waited
+        # may pass, so the upper bound is the time measured since the key press.
         assert switch["before"] > 0.3
         assert abs(switch["offset"] - switch["before"]) < 0.03
         page.wait_for_timeout(200)
-        assert float(root.get_attribute("data-playhead")) == pytest.approx(switch["before"] + 0.2, abs=0.12)
+        playhead = float(root.get_attribute("data-playhead"))
+        elapsed = time.monotonic() - pressed
+        assert switch["before"] + 0.2 - 0.12 <= playhead <= switch["before"] + elapsed + 0.12
     page.wait_for_timeout(450)
     page.keyboard.press("3")
     page.wait_for_timeout(450)
