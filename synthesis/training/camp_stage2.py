@@ -51,6 +51,7 @@ from synthesis.training.frozen_loop import (
     train_on_frozen,
 )
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
+from synthesis.training.runlog import MetricsLog
 
 PRECOMPUTED = ("camp_encoder_out", "camp_target", "camp_frame_counts", "camp_durations")
 PREDICTOR_KEYS = ("hidden", "conv_layers", "conv_kernel", "lstm_hidden", "dropout")
@@ -375,11 +376,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     state = resume_state(last_path, "camp", model_dict, stage1_info["hash"], model, opt, sched) if resume else LoopState()
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
-    metrics_fh = open(out / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run)
-
-    def log(record: dict) -> None:
-        metrics_fh.write(json.dumps(record) + "\n")
-        metrics_fh.flush()
+    log = MetricsLog(out / "metrics.jsonl")
 
     # The checkpoint config's [model] is the stage-2 model, so Synthesizer rebuilds it as is.
     header = {"system": "camp", "stage": 2, "variant": cfg.ablation,
@@ -408,7 +405,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     if cfg.restore_variance or cfg.calibrate:
         log({"step": state.step, "split": "calibration",
              **finish_best(out / "best.pt", model, cfg, train_items, val_items, device)})
-    metrics_fh.close()
+    log.close()
     n_tokens = sum(len(it.arrays["word_pos"]) for it in train_items)
     return TrainResult(out, state.step, state.best_val, stopped, state.train_seconds,
                        n_tokens * state.step / max(len(train_items), 1) / max(state.train_seconds, 1e-9))
@@ -475,9 +472,10 @@ def train_ensemble(cfg: Stage2Config, out: Path, *, progress: bool = True, resum
     fitted = {}
     if cfg.restore_variance or cfg.calibrate:
         fitted = finish_best(out / "best.pt", model, cfg, train_items, val_items, device)
-    with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"step": header["step"], "split": "ensemble", "validation": val, "score": score,
-                             "members": header["metrics"]["members"], **fitted}) + "\n")
+    log = MetricsLog(out / "metrics.jsonl")
+    log({"step": header["step"], "split": "ensemble", "validation": val, "score": score,
+         "members": header["metrics"]["members"], **fitted})
+    log.close()
     seconds = sum(r.seconds for r in members)
     return TrainResult(out, header["step"], score, "ensemble", seconds,
                        sum(r.frames_per_second * r.seconds for r in members) / max(seconds, 1e-9))

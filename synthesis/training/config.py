@@ -47,7 +47,7 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> "TrainConfig":
+    def from_dict(cls, d: dict, where: str = "config") -> TrainConfig:
         unknown = set(d) - {"model", "train", "loss"}
         if unknown:
             raise ConfigError(f"{where}: unknown sections {', '.join(sorted(unknown))} (model, train, loss)")

@@ -56,6 +56,7 @@ from synthesis.training.frozen_loop import (
     train_on_frozen,
 )
 from synthesis.training.loop import TrainResult, _split_ids, _to, lr_at
+from synthesis.training.runlog import MetricsLog
 
 #: systems whose stage 2 is this duration pass
 DURATION_SYSTEMS = ("baseline", "fs2")
@@ -246,11 +247,7 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     start_val = evaluate_durations(model, val_items, device)
     model.duration.train()
-    metrics_fh = open(out / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run)
-
-    def log(record: dict) -> None:
-        metrics_fh.write(json.dumps(record) + "\n")
-        metrics_fh.flush()
+    log = MetricsLog(out / "metrics.jsonl")
 
     header = {"system": system, "stage": 2,
               "config": {"model": model_dict, "train": asdict(cfg.train), "loss": dict(cfg.loss),
@@ -293,7 +290,7 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
     calibration = {"validation_before": before, "validation_after": after, "calibrated": cfg.calibrate,
                    "calibrated_symbols": int((bias != 0).sum())}
     log({"step": state.step, "split": "calibration", **calibration})
-    metrics_fh.close()
+    log.close()
     final_step, state.step = state.step, best["step"]
     save(out / "best.pt", {**best.get("metrics", {}), "calibration": calibration}, False)
     n_phones = sum(len(it.arrays["phoneme_ids"]) for it in train_items)

@@ -25,7 +25,6 @@ that ``synthesis.inference.Synthesizer`` loads directly.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -45,6 +44,7 @@ from synthesis.training.checkpoint import (
 )
 from synthesis.training.config import dump_toml, read_toml
 from synthesis.training.loop import TrainResult, lr_at
+from synthesis.training.runlog import MetricsLog
 
 SYSTEM = "kathaka"
 PARSE_KEYS = ("word_head", "word_dep", "graph_edges")
@@ -286,11 +286,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     config = {**stage1["config"], "model": mcfg.to_dict()}
-    metrics_fh = open(out / "metrics.jsonl", "a", encoding="utf-8")
-
-    def log(record: dict) -> None:
-        metrics_fh.write(json.dumps(record) + "\n")
-        metrics_fh.flush()
+    log = MetricsLog(out / "metrics.jsonl")
 
     def save(path: Path, metrics: dict, full: bool) -> None:
         payload = {"system": SYSTEM, "config": config, "cache_hashes": stage1.get("cache_hashes", {}),
@@ -359,7 +355,7 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         best_val = val["kl"]
         save(out / "best.pt", {"validation": val, "score": best_val, "posterior": summary}, full=False)
     save(last_path, {"validation": val, "posterior": summary}, full=True)
-    metrics_fh.close()
+    log.close()
     n_train = sum(len(a["word_pos"]) for a in train_arrays)
     return TrainResult(out, step, best_val, stopped, train_seconds, n_train * step / max(len(train_arrays), 1)
                        / max(train_seconds, 1e-9))

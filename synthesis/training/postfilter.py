@@ -23,7 +23,6 @@ and reproducible (seeded; the config is saved as ``RUN/config.toml``).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -41,6 +40,7 @@ from synthesis.models.postfilter import (
 )
 from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from synthesis.training.config import dump_toml, read_toml
+from synthesis.training.runlog import MetricsLog
 
 #: the key of an acoustic checkpoint that holds its post-filter
 POSTFILTER_KEY = "postfilter"
@@ -265,11 +265,7 @@ def train_postfilter(cfg: PostFilterTrainConfig, checkpoint: str | Path, out: st
         step, seconds = int(last["step"]), float(last["train_seconds"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
-    metrics_fh = open(out / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (open for the whole run)
-
-    def log(record: dict) -> None:
-        metrics_fh.write(json.dumps(record) + "\n")
-        metrics_fh.flush()
+    log = MetricsLog(out / "metrics.jsonl")
 
     def save_last() -> None:
         save_checkpoint(last_path, {**header, "step": step, "train_seconds": seconds,
@@ -327,7 +323,7 @@ def train_postfilter(cfg: PostFilterTrainConfig, checkpoint: str | Path, out: st
         bar.close()
         if step:
             save_last()
-        metrics_fh.close()
+        log.close()
     val = val or _validate(gen, val_pairs)
     save_checkpoint(out / "postfilter.pt", {**header, "step": step, "train_seconds": seconds, "validation": val,
                                             "state_dict": {k: v.half() for k, v in gen.state_dict().items()}})
