@@ -116,7 +116,8 @@ def test_synthesizer_enhances_only_with_a_recorded_gv(checkpoint, tmp_path):  # 
     synth = Synthesizer.from_checkpoint(stamped)
     raw = Synthesizer.from_checkpoint(stamped, enhancement=Enhancement.off())
     assert synth.describe()["enhancement"] == {"gv_strength": 1.0, "postfilter_beta": 1.4, "max_gv_scale": 32.0,
-                                                   "gv_recorded": True}
+                                                   "adversarial": True, "gv_recorded": True,
+                                                   "adversarial_postfilter": False}  # this file has none
     a, b = synth.synthesise_with_details(text)[0], raw.synthesise_with_details(text)[0]
     assert a["features"].shape == b["features"].shape
     assert not np.allclose(a["features"][:, :60], b["features"][:, :60])

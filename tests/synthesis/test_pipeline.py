@@ -203,7 +203,8 @@ def test_trains_when_asked_then_resumes(tmp_path, corpus, capsys):
                       stage1=str(REPO / "configs" / "camp_stage1.toml"), stage2=str(REPO / "configs" / "camp_stage2.toml"),
                       mode="predicted", max_steps=2, stage2_max_steps=3)
     path = train_system(camp, tmp_path / "cache", tmp_path / "work", progress=False, split=str(split_file))
-    assert (tmp_path / "work" / "runs" / "camp" / "stage2" / "last.pt").is_file()
+    stage2_run = tmp_path / "work" / "runs" / "camp" / "stage2"  # configs/camp_stage2.toml: an ensemble of 5
+    assert (stage2_run / "best.pt").is_file() and (stage2_run / "member-4" / "last.pt").is_file()
     info = Synthesizer.from_checkpoint(path).describe()
     assert info["system"].startswith("camp") and info["mode"] == "predicted"
 
