@@ -26,6 +26,12 @@ def mcep_matrices(fft_size: int, n_mcep: int, alpha: float) -> tuple[np.ndarray,
     return to_mcep, to_log_sp
 from synthesis.vocoders.base import Vocoder, register
 
+#: Bounds on what is vocoded, far outside anything speech has (the corpus's log power spectra lie
+#: within [-28, 3] nats, its F0 within 60-500 Hz), so they never bind on a trained model's output.
+#: They keep a diverged or untrained model's wild features from overflowing to inf/NaN audio.
+LOG_SPECTRUM_RANGE = (-60.0, 15.0)
+F0_RANGE_HZ = (20.0, 2000.0)
+
 
 @register
 class WorldVocoder(Vocoder):
@@ -100,9 +106,9 @@ class WorldVocoder(Vocoder):
         for feats in features:
             self.check_features(feats)
             mcep, lf0, voiced, coded_ap = (np.ascontiguousarray(a, dtype=np.float64) for a in self.split(feats))
-            f0 = np.where(voiced > 0.5, np.exp(lf0), 0.0)
+            f0 = np.where(voiced > 0.5, np.exp(np.clip(lf0, *np.log(F0_RANGE_HZ))), 0.0)
             _, to_log_sp = mcep_matrices(self.fft_size, self.n_mcep, self.alpha)
-            sp = np.exp(mcep @ to_log_sp)
+            sp = np.exp(np.clip(mcep @ to_log_sp, *LOG_SPECTRUM_RANGE))
             ap = pyworld.decode_aperiodicity(np.ascontiguousarray(coded_ap), cfg.sample_rate, self.fft_size)
             y = pyworld.synthesize(f0, sp, ap, cfg.sample_rate, self.frame_period_ms)
             target = feats.shape[0] * cfg.hop_length

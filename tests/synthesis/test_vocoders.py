@@ -77,3 +77,26 @@ def test_griffinlim_frame_transform_matches_torch(n_frames):
     assert torch.allclose(spec, ref_spec.transpose(1, 2), atol=1e-4)
     ref_wave = torch.istft(ref_spec, n_fft, hop, n_fft, window, center=True, length=n)
     assert torch.allclose(fast.inverse(spec), ref_wave, atol=1e-5)
+
+
+def test_world_bounds_wild_features_without_touching_speech(short_wave):
+    """A diverged model's features (huge cepstra, absurd log-F0) vocode to finite audio; the
+    bounds never bind on real speech, so copy synthesis is bit-identical with or without them."""
+    import synthesis.vocoders.world as world
+
+    voc = get_vocoder("world")
+    feats = voc.analyse(short_wave)
+    wild = feats.copy()
+    wild[:, :60] *= 40.0
+    wild[:, 60] = 30.0                  # exp(30) Hz
+    wild[:, 61] = 1.0
+    with np.errstate(all="raise"):
+        out = voc.synthesise(wild)
+    assert np.isfinite(out).all()
+    bounded = voc.synthesise(feats)
+    unbounded = world.LOG_SPECTRUM_RANGE, world.F0_RANGE_HZ
+    try:
+        world.LOG_SPECTRUM_RANGE, world.F0_RANGE_HZ = (-np.inf, np.inf), (1e-3, np.inf)
+        np.testing.assert_array_equal(bounded, voc.synthesise(feats))
+    finally:
+        world.LOG_SPECTRUM_RANGE, world.F0_RANGE_HZ = unbounded
