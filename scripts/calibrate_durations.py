@@ -4,8 +4,8 @@
 
 A squared error on log durations predicts about the median duration, so uncalibrated models
 speak fast with short pauses. The baseline and fs2 get the offsets in their duration pass and
-CAMP in its stage 2; Kathaka's stage 2 trains only its sampler, so its files get them here
-(docs/kathaka.md). Running it twice gives the same file.
+CAMP in its stage 2, Kathaka at the end of its stage 2 (`[stage2] calibrate`); this gives them
+to files trained before that (docs/kathaka.md). Running it twice gives the same file.
 """
 
 import argparse

@@ -48,9 +48,6 @@ kathaka() {
   fi
   if want export; then
     for s in both bert graph; do export_ckpt runs/kathaka_stage2_$s runs/exports/kathaka_$s; done
-    # per-symbol duration offsets, as the baseline's duration pass and CAMP's stage 2 have (docs/kathaka.md)
-    "$(dirname "$SYN")/python" scripts/calibrate_durations.py --cache cache/ljspeech-mini \
-        runs/exports/kathaka_{both,bert,graph}/model.pt
     export_ckpt runs/kathaka_stage1 runs/exports/kathaka_prior --mode prior
     export_ckpt runs/kathaka_stage1 runs/exports/kathaka_oracle --mode oracle
   fi

@@ -68,6 +68,7 @@ class Stage2Settings:
     log_every: int = 10
     patience: int = 10                # validation passes without improvement before stopping
     threads: int = 0                  # torch intra-op threads on CPU (0: torch default)
+    calibrate: bool = True            # after training: per-symbol duration offsets (docs/kathaka.md)
 
 
 @dataclass
@@ -95,6 +96,8 @@ def stage2_config_from_dict(d: dict, where: str = "config") -> Stage2Config:
         raise ConfigError(f"{where}: [sampler] unknown keys {', '.join(sorted(bad))} "
                           f"(known: {', '.join(sorted(SAMPLER_KEYS))})")
     settings = Stage2Settings(**d.get("stage2", {}))
+    if not isinstance(settings.calibrate, bool):
+        raise ConfigError(f"{where}: [stage2] calibrate must be true or false, got {settings.calibrate!r}")
     from synthesis.models.prosody.samplers import SAMPLER_KINDS
 
     if settings.sampler not in SAMPLER_KINDS:
@@ -355,6 +358,11 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
         best_val = val["kl"]
         save(out / "best.pt", {"validation": val, "score": best_val, "posterior": summary}, full=False)
     save(last_path, {"validation": val, "posterior": summary}, full=True)
+    if s.calibrate:  # deterministic on the best weights, so a resumed run writes the same offsets
+        from synthesis.training.duration_stage import calibrate_checkpoint
+
+        log({"step": step, "split": "calibration",
+             **calibrate_checkpoint(out / "best.pt", None, items=(train_items, val_items))})
     log.close()
     n_train = sum(len(a["word_pos"]) for a in train_arrays)
     return TrainResult(out, step, best_val, stopped, train_seconds, n_train * step / max(len(train_arrays), 1)

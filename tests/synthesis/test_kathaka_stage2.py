@@ -195,6 +195,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     cfg.write_text('[sampler]\nwidth = 3\n')
     assert main(["train", "--system", "kathaka", "--stage", "2", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert "[sampler] unknown keys width" in capsys.readouterr().err
+    cfg.write_text('[stage2]\ncalibrate = "yes"\n')
+    assert main(["train", "--system", "kathaka", "--stage", "2", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "calibrate must be true or false" in capsys.readouterr().err
     with pytest.raises(Exception, match="unknown sections"):
         stage2_config_from_dict({"model": {}})
 
@@ -280,6 +283,10 @@ def test_duration_calibration_of_a_stage2_checkpoint(stage1_run, tmp_path, monke
     torch.manual_seed(0)
     train_stage2(stage2_config(run / "best.pt", "bert", steps=20), tmp_path / "s2", progress=False,
                  items=(items, items[:3]))
+    # stage 2 calibrates its best weights itself ([stage2] calibrate, on by default) and logs it
+    logged = [r for r in read_log(tmp_path / "s2") if r["split"] == "calibration"]
+    assert len(logged) == 1 and "validation_after" in logged[0]
+    assert load_checkpoint(tmp_path / "s2" / "best.pt")["metrics"]["duration_calibration"]
     path = tmp_path / "model.pt"
     path.write_bytes((tmp_path / "s2" / "best.pt").read_bytes())
     monkeypatch.setattr(duration_stage, "MIN_CALIBRATION_TOKENS", 3)  # 8 tiny clips: few tokens per symbol
