@@ -106,7 +106,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default="checkpoints/baseline/model.pt")
     ap.add_argument("--config", default="configs/baseline_cpu.toml")
-    ap.add_argument("--train-steps", type=int, default=10)
+    ap.add_argument("--train-steps", type=int, default=10, help="training steps to time (0: skip)")
     ap.add_argument("--texts", type=int, default=40)
     ap.add_argument("--prepare-clips", type=int, default=0, help="clips to prepare (0: skip)")
     ap.add_argument("--workers", type=int, default=2)
@@ -115,14 +115,15 @@ def main() -> None:
     lines = [f"# Synthesis throughput ({time.strftime('%Y-%m-%d %H:%M')})", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
              f"{torch.__version__}; CPU shared with other jobs (load average before: {load_avg()}).", ""]
-    tr = bench_training(args.config, args.train_steps)
-    lines += ["## Training (CPU)", "",
-              f"`{args.config}`: {tr['params_M']:.2f} M parameters, {tr['threads']} thread(s), "
-              f"{tr['steps']} steps: **{tr['frames_per_s']:.0f} mel frames/s**, {tr['s_per_step']:.2f} s/step "
-              f"(load {load_avg()}).", ""]
+    if args.train_steps:
+        tr = bench_training(args.config, args.train_steps)
+        lines += ["## Training (CPU)", "",
+                  f"`{args.config}`: {tr['params_M']:.2f} M parameters, {tr['threads']} thread(s), "
+                  f"{tr['steps']} steps: **{tr['frames_per_s']:.0f} mel frames/s**, {tr['s_per_step']:.2f} s/step "
+                  f"(load {load_avg()}).", ""]
     sy = bench_synthesis(args.checkpoint, args.texts)
     lines += ["## Synthesis (2 threads)", "",
-              f"{sy['texts']} test sentences, {sy['audio_s']:.1f} s of audio: acoustic model alone "
+              f"`{args.checkpoint}`: {sy['texts']} test sentences, {sy['audio_s']:.1f} s of audio: acoustic model alone "
               f"**RTF {sy['rtf_model']:.4f}** (target <= 0.02); text front end + model + {sy['vocoder']} vocoder "
               f"**RTF {sy['rtf_full']:.3f}** (load {load_avg()}).", ""]
     if args.prepare_clips:
