@@ -406,10 +406,7 @@ def train_system(spec: SystemSpec, cache: Path, work: Path, progress: bool, spli
     if spec.stage2 and module is not None:
         stage1_best = runs / "stage1" / ("best.pt" if (runs / "stage1" / "best.pt").is_file() else "last.pt")
         cfg2 = stage2_config(cfg.model.system, spec, stage1_best, cache, split)
-        if cfg.model.system in ("baseline", "fs2"):
-            module.train_durations(cfg2, cfg.model.system, runs / "stage2", progress=progress, resume=True)
-        else:
-            module.train_stage2(cfg2, runs / "stage2", progress=progress, resume=True)
+        module.train_stage2(cfg2, runs / "stage2", progress=progress, resume=True)
         final_run = runs / "stage2"
     which = "best" if (final_run / "best.pt").is_file() else "last"
     out_dir = Path(spec.checkpoint).parent

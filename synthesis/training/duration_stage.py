@@ -298,6 +298,16 @@ def train_durations(cfg: DurationConfig, system: str, out: str | Path, *, progre
                        n_phones * final_step / max(len(train_items), 1) / max(state.train_seconds, 1e-9))
 
 
+def train_stage2(cfg: DurationConfig, out: str | Path, *, progress: bool = True, resume: bool = True) -> TrainResult:
+    """The stage-2 entry the pipeline calls for every system (as CAMP's and Kathaka's): the
+    duration pass of whichever of baseline and fs2 ``cfg.stage1`` is."""
+    system = load_checkpoint(cfg.stage1).get("system")
+    if system not in DURATION_SYSTEMS:
+        raise CheckpointError(f"{cfg.stage1}: a checkpoint of system {system!r}; the duration pass is for "
+                              f"{' and '.join(DURATION_SYSTEMS)}")
+    return train_durations(cfg, system, out, progress=progress, resume=resume)
+
+
 def train_from_args(args) -> TrainResult:
     """``synthesis train --system baseline|fs2 --stage 2``: the config file plus overrides."""
     cfg = load_duration_config(args.config)

@@ -10,7 +10,7 @@ import torch
 
 from synthesis.cli import main
 from synthesis.models.backbone import ModelConfig
-from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
+from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from synthesis.training.config import TrainConfig, TrainSettings, dump_toml
 from synthesis.training.data import collate
 from synthesis.training.duration_stage import (
@@ -133,3 +133,17 @@ def test_pass_stores_the_calibration_and_old_files_load_without_it(runs):
     model = build_model(ModelConfig.from_dict(ck["config"]["model"]))
     model.load_state_dict(old)                                   # a file from before the offsets existed
     assert model.duration_bias.abs().sum() == 0
+
+
+def test_pipeline_entry_reads_the_system_from_stage1(runs, tmp_path):
+    """``train_stage2`` (what ``synthesis pipeline`` calls) trains the pass of the stage-1 file's
+    own system, and refuses a system without one."""
+    from synthesis.training.duration_stage import train_stage2
+
+    root, _, _ = runs
+    other = tmp_path / "kathaka.pt"
+    save_checkpoint(other, {**load_checkpoint(root / "stage1" / "best.pt"), "system": "kathaka"})
+    with pytest.raises(CheckpointError, match="the duration pass is for baseline and fs2"):
+        train_stage2(DurationConfig(stage1=str(other), train=_settings(2, max_frames=200)), tmp_path / "x",
+                     progress=False)
+    assert not (tmp_path / "x").exists()
