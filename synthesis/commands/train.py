@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from synthesis.commands import EXIT_OK
 
-
 #: systems with a stage 2 on a frozen stage 1 (camp, kathaka: the text-only prosody predictor;
 #: baseline, fs2: the duration pass): module whose ``train_from_args(args) -> TrainResult``
 #: reads the stage-2 config and the overrides below
@@ -82,6 +81,8 @@ def register(sub) -> None:
     p.add_argument("--cache", help="feature cache (overrides [train] cache)")
     p.add_argument("--max-minutes", type=float, help="training time limit (overrides the config)")
     p.add_argument("--max-steps", type=int, help="step limit (overrides the config)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the config; seed-spread studies, "
+                                            "docs/camp.md); a CAMP ensemble's members take seed, seed + 1, ...")
     p.add_argument("--stage1", help="stage 2: the stage-1 checkpoint (overrides [stage2] stage1)")
     p.add_argument("--sampler", choices=["bert", "graph", "both"],
                    help="kathaka stage 2: which text sampler (overrides [stage2] sampler)")

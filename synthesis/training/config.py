@@ -73,9 +73,11 @@ class TrainConfig:
 
 
 def apply_train_overrides(train: TrainSettings, args) -> None:
-    """``--cache``, ``--max-minutes`` and ``--max-steps`` of `synthesis train` over ``[train]``."""
+    """``--cache``, ``--max-minutes``, ``--max-steps`` and ``--seed`` of `synthesis train` over ``[train]``."""
     if getattr(args, "cache", None):
         train.cache = args.cache
+    if getattr(args, "seed", None) is not None:
+        train.seed = args.seed
     if getattr(args, "max_minutes", None) is not None:
         train.max_minutes = args.max_minutes
     if getattr(args, "max_steps", None) is not None:

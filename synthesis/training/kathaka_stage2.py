@@ -382,6 +382,8 @@ def train_from_args(args) -> TrainResult:
         cfg.stage2.max_minutes = args.max_minutes
     if args.max_steps is not None:
         cfg.stage2.max_steps = args.max_steps
+    if getattr(args, "seed", None) is not None:
+        cfg.stage2.seed = args.seed
     return train_stage2(cfg, args.out, progress=not args.quiet, resume=not args.restart)
 
 

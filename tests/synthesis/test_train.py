@@ -121,3 +121,34 @@ def test_bad_loss_weights_are_refused(tmp_path, key, value):
     bad.write_text(f"[loss]\n{key} = {value}\n")
     with pytest.raises(ConfigError, match=key):
         load_config(bad)
+
+
+def test_seed_on_the_command_line_overrides_every_config_kind(tmp_path):
+    """`synthesis train --seed N`: [train] seed of stage 1, CAMP stage 2 and the duration pass,
+    [stage2] seed of Kathaka's stage 2; absent, the config's seed stays."""
+    from synthesis.cli import build_parser
+    from synthesis.training.config import apply_train_overrides
+
+    args = build_parser().parse_args(["train", "--system", "camp", "--stage", "2", "--config", "c.toml",
+                                      "--out", str(tmp_path), "--seed", "7"])
+    settings = TrainSettings(seed=1234)
+    apply_train_overrides(settings, args)
+    assert settings.seed == 7
+    apply_train_overrides(settings, build_parser().parse_args(["train", "--system", "baseline", "--config", "c.toml",
+                                                               "--out", str(tmp_path)]))
+    assert settings.seed == 7
+
+    from synthesis.training import kathaka_stage2
+
+    seen = {}
+    cfg = tmp_path / "k.toml"
+    cfg.write_text('[stage2]\nstage1 = "s1.pt"\nseed = 1234\n')
+    args = build_parser().parse_args(["train", "--system", "kathaka", "--stage", "2", "--config", str(cfg),
+                                      "--out", str(tmp_path / "k"), "--seed", "99"])
+    original = kathaka_stage2.train_stage2
+    try:
+        kathaka_stage2.train_stage2 = lambda c, out, **kw: seen.setdefault("seed", c.stage2.seed)
+        kathaka_stage2.train_from_args(args)
+    finally:
+        kathaka_stage2.train_stage2 = original
+    assert seen["seed"] == 99
