@@ -26,8 +26,7 @@ GROUPS = {"c0": [0], "c1-c10": list(range(1, 11)), "c11-c59": list(range(11, 60)
 
 def main() -> None:
     from synthesis.features.enhance import Enhancement, enhance_features
-    from synthesis.models.backbone import ModelConfig, build_model
-    from synthesis.training.checkpoint import load_checkpoint
+    from synthesis.training.checkpoint import load_checkpoint, rebuild_model
     from synthesis.training.data import collate, load_items
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -39,9 +38,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     ck = load_checkpoint(args.checkpoint)
-    model = build_model(ModelConfig.from_dict(ck["config"]["model"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()})
-    model.eval()
+    model = rebuild_model(ck, args.checkpoint).eval()
     if model.cfg.feature_kind != "world":
         raise SystemExit("feature_dynamics: WORLD checkpoints only")
     ids = json.loads(open(args.split_file, encoding="utf-8").read())["test"][: args.clips]

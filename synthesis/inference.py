@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from synthesis.errors import ConfigError, SynthesisError
-from synthesis.training.checkpoint import CheckpointError, file_hash, load_checkpoint
+from synthesis.training.checkpoint import CheckpointError, file_hash, load_checkpoint, rebuild_model
 
 #: a chunk longer than this many phonemes is split further (attention cost, RTF, quality)
 MAX_CHUNK_PHONEMES = 400
@@ -118,18 +118,12 @@ class Synthesizer:
             SynthesisError: the vocoder does not fit the model's features.
         """
         from synthesis.features.acoustic import AcousticConfig
-        from synthesis.models.backbone import ModelConfig, build_model
         from synthesis.vocoders import available_vocoders, get_vocoder
 
         path = Path(path)
         ckpt = load_checkpoint(path)
-        try:
-            mcfg = ModelConfig.from_dict(ckpt["config"]["model"])
-            model = build_model(mcfg)
-            state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-            model.load_state_dict(state)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{path}: cannot rebuild the model ({str(exc).splitlines()[0][:160]})") from None
+        model = rebuild_model(ckpt, path)
+        mcfg = model.cfg
         if mode is not None or temperature is not None:
             if not hasattr(model.prosody, "set_inference"):
                 raise SynthesisError(f"{path}: system {ckpt.get('system')!r} has no inference modes")

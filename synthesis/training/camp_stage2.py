@@ -332,6 +332,15 @@ def finish_best(best_path: Path, model, cfg: Stage2Config, train_items: list[Cli
 
 # --- the stage-2 loop -----------------------------------------------------------------------------
 
+def stage2_header(cfg: Stage2Config, model_dict: dict, stage1: dict) -> dict:
+    """What every stage-2 checkpoint records: system, variant, config and the frozen stage 1. The
+    config's [model] is the stage-2 model, so Synthesizer rebuilds it as is."""
+    return {"system": "camp", "stage": 2, "variant": cfg.ablation,
+            "config": {"model": model_dict, **{k: v for k, v in cfg.to_dict().items() if k != "predictor"}},
+            "cache_hashes": stage1.get("cache_hashes", {}),
+            "stage1": {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}}
+
+
 def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, resume: bool = True,
                  items: tuple | None = None) -> TrainResult:
     """Train the predictor of ``cfg`` on the frozen stage 1 ``cfg.stage1`` into ``out``.
@@ -371,17 +380,13 @@ def train_stage2(cfg: Stage2Config, out: str | Path, *, progress: bool = True, r
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, betas=(0.9, 0.98), weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg.train))
     model_dict = model.cfg.to_dict()
-    stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}
+    header = stage2_header(cfg, model_dict, stage1)
     last_path = out / "last.pt"
-    state = resume_state(last_path, "camp", model_dict, stage1_info["hash"], model, opt, sched) if resume else LoopState()
+    state = resume_state(last_path, "camp", model_dict, header["stage1"]["hash"], model, opt, sched) if resume \
+        else LoopState()
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
     log = MetricsLog(out / "metrics.jsonl")
-
-    # The checkpoint config's [model] is the stage-2 model, so Synthesizer rebuilds it as is.
-    header = {"system": "camp", "stage": 2, "variant": cfg.ablation,
-              "config": {"model": model_dict, **{k: v for k, v in cfg.to_dict().items() if k != "predictor"}},
-              "cache_hashes": stage1.get("cache_hashes", {}), "stage1": stage1_info}
 
     def save(path: Path, metrics: dict, full: bool) -> None:
         save_stage_checkpoint(path, header, model, state, metrics, full, opt, sched)
@@ -417,6 +422,13 @@ def train_ensemble(cfg: Stage2Config, out: Path, *, progress: bool = True, resum
     ``seed + m`` into ``out/member-m`` (each resumable, early-stopped on its own), then combined
     into ``out/best.pt``, where the gain and the duration calibration are fitted on the
     averaged prediction."""
+    stage1 = load_stage1(cfg.stage1)
+    if items is None:  # read once for every member and the combination
+        split, _ = _split_ids(cfg)
+        hashes = stage1.get("cache_hashes") or {}
+        feature_kind = stage1["config"]["model"].get("feature_kind", "world")
+        items = (load_stage2_items(cfg.train.cache, split.train, feature_kind, hashes),
+                 load_stage2_items(cfg.train.cache, split.validation, feature_kind, hashes))
     members = []
     for m in range(cfg.ensemble):
         member_cfg = copy.deepcopy(cfg)
@@ -433,7 +445,6 @@ def train_ensemble(cfg: Stage2Config, out: Path, *, progress: bool = True, resum
         write_json_atomic(marker, {"step": result.step, "best_val": result.best_val, "stopped": result.stopped,
                                    "seconds": result.seconds, "frames_per_second": result.frames_per_second})
         members.append(result)
-    stage1 = load_stage1(cfg.stage1)
     device = seeded_device(cfg.train)
     model = build_stage2_model(stage1, cfg, cfg.stage1).to(device)
     ensemble = model.prosody.predictor
@@ -445,22 +456,13 @@ def train_ensemble(cfg: Stage2Config, out: Path, *, progress: bool = True, resum
     for key in ("vector_mean", "vector_std"):  # the same training tokens for every member
         getattr(ensemble, key).copy_(getattr(ensemble.members[0], key))
     model.eval()
-    if items is None:
-        split, _ = _split_ids(cfg)
-        hashes = stage1.get("cache_hashes") or {}
-        train_items = load_stage2_items(cfg.train.cache, split.train, model.cfg.feature_kind, hashes)
-        val_items = load_stage2_items(cfg.train.cache, split.validation, model.cfg.feature_kind, hashes)
-    else:
-        train_items, val_items = items
+    train_items, val_items = items
     frames_budget = int(stage1["config"].get("train", {}).get("max_frames", 6000))
     train_items = precompute(model, train_items, frames_budget, device)
     val_items = precompute(model, val_items, frames_budget, device)
     val = evaluate_stage2(model, val_items, cfg.loss, 64, device)
     score = val["vector_mse"] + val["duration_mse"]
-    stage1_info = {"path": str(cfg.stage1), "hash": file_hash(cfg.stage1), "step": stage1.get("step")}
-    header = {"system": "camp", "stage": 2, "variant": cfg.ablation,
-              "config": {"model": model.cfg.to_dict(), **{k: v for k, v in cfg.to_dict().items() if k != "predictor"}},
-              "cache_hashes": stage1.get("cache_hashes", {}), "stage1": stage1_info,
+    header = {**stage2_header(cfg, model.cfg.to_dict(), stage1),
               "step": sum(r.step for r in members), "train_seconds": sum(r.seconds for r in members),
               "state_dict": model.state_dict(),
               "metrics": {"validation": val, "score": score,

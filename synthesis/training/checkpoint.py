@@ -71,6 +71,22 @@ def load_checkpoint(path: str | Path, system: str | None = None) -> dict:
     return ckpt
 
 
+def rebuild_model(ckpt: dict, path: str | Path):
+    """The model of a loaded checkpoint, with its weights in float32 (exports hold float16).
+
+    Raises:
+        CheckpointError: the stored config or weights do not make a model (one line naming ``path``).
+    """
+    from synthesis.models.backbone import ModelConfig, build_model
+
+    try:
+        model = build_model(ModelConfig.from_dict(ckpt["config"]["model"]))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model ({str(exc).splitlines()[0][:160]})") from None
+    return model
+
+
 def file_hash(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

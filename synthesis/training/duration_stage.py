@@ -43,6 +43,7 @@ from synthesis.training.checkpoint import (
     CheckpointError,
     file_hash,
     load_checkpoint,
+    rebuild_model,
     save_checkpoint,
 )
 from synthesis.training.config import TrainSettings, apply_train_overrides, dump_toml, read_toml
@@ -360,9 +361,7 @@ def calibrate_checkpoint(path: str | Path, cache: str | Path | None, split_file:
         CheckpointError: unreadable, or a CAMP stage-2 model (its durations are calibrated in stage 2).
         CacheError: the cache was built with other configs than the model.
     """
-    from synthesis.corpus import default_split_path, load_corpus, load_split
-    from synthesis.features.cache import read_manifest
-    from synthesis.models.backbone import ModelConfig, build_model
+    from synthesis.training.loop import cache_split
 
     path = Path(path)
     ckpt = load_checkpoint(path)
@@ -370,17 +369,9 @@ def calibrate_checkpoint(path: str | Path, cache: str | Path | None, split_file:
     if ((mcfg.get("prosody_args") or {}).get("predictor")) is not None:
         raise CheckpointError(f"{path}: a CAMP stage-2 model; its jointly trained duration model is calibrated "
                               "by stage 2 itself ([stage2] calibrate)")
-    try:
-        model = build_model(ModelConfig.from_dict(mcfg))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
-    except (KeyError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: cannot rebuild the model ({str(exc).splitlines()[0][:120]})") from None
-    model.eval()
+    model = rebuild_model(ckpt, path).eval()
     if items is None:
-        manifest = read_manifest(Path(cache))
-        root = Path(manifest["corpus"]["root"])
-        split = load_split(Path(split_file) if split_file else default_split_path(root),
-                           load_corpus(root) if root.exists() else None)
+        split, _ = cache_split(cache, split_file)
         hashes = ckpt.get("cache_hashes") or None
         items = (load_items(cache, split.train, model.cfg.feature_kind, hashes),
                  load_items(cache, split.validation, model.cfg.feature_kind, hashes))

@@ -52,13 +52,12 @@ def record_target_gv(checkpoint: str | Path, cache: str | Path, split_file: str 
     applies the spectral enhancement (synthesis.features.enhance). Everything else in the
     file stays as it is; the write is atomic. Returns the GV [D].
     """
-    from synthesis.corpus import default_split_path, load_corpus, load_split
     from synthesis.features.acoustic import AcousticConfig
-    from synthesis.features.cache import read_manifest
     from synthesis.features.enhance import utterance_variance
     from synthesis.text.frontend import TEXT_CONFIG_HASH
     from synthesis.training.checkpoint import CheckpointError
     from synthesis.training.data import load_items
+    from synthesis.training.loop import cache_split
 
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)
@@ -67,10 +66,7 @@ def record_target_gv(checkpoint: str | Path, cache: str | Path, split_file: str 
         out_dim = int(ckpt["config"]["model"].get("out_dim", 64))
     except (KeyError, TypeError, AttributeError):
         raise CheckpointError(f"{checkpoint}: no model config inside") from None
-    manifest = read_manifest(Path(cache))
-    root = Path(manifest["corpus"]["root"])
-    split = load_split(Path(split_file) if split_file else default_split_path(root),
-                       load_corpus(root) if root.exists() else None)
+    split, _ = cache_split(cache, split_file)
     items = load_items(cache, split.train, kind, {"acoustic": AcousticConfig().hash(), "text": TEXT_CONFIG_HASH})
     gv = utterance_variance([it.arrays["target"] for it in items])
     if gv.shape != (out_dim,):

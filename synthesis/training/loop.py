@@ -51,15 +51,20 @@ def _to(batch: dict, device) -> dict:
 
 
 def _split_ids(cfg: TrainConfig):
+    return cache_split(cfg.train.cache, cfg.train.split)
+
+
+def cache_split(cache: str | Path, split_file: str | Path | None = None):
+    """(the split, the cache's manifest): ``split_file``, else the committed split of the corpus the
+    cache was built from."""
     from synthesis.corpus import default_split_path, load_corpus, load_split
     from synthesis.features.cache import read_manifest
 
-    manifest = read_manifest(Path(cfg.train.cache))
+    manifest = read_manifest(Path(cache))
     root = Path(manifest["corpus"]["root"])
-    split_path = Path(cfg.train.split) if cfg.train.split else default_split_path(root)
+    split_path = Path(split_file) if split_file else default_split_path(root)
     corpus = load_corpus(root) if root.exists() else None
-    split = load_split(split_path, corpus)
-    return split, manifest
+    return load_split(split_path, corpus), manifest
 
 
 def evaluate(model, items, weights: dict, max_frames: int, device, step: int) -> dict[str, float]:

@@ -38,7 +38,12 @@ from synthesis.models.postfilter import (
     PostFilterConfig,
     weights_digest,
 )
-from synthesis.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from synthesis.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    rebuild_model,
+    save_checkpoint,
+)
 from synthesis.training.config import dump_toml, read_toml
 from synthesis.training.runlog import MetricsLog
 
@@ -117,15 +122,9 @@ def load_postfilter_config(path: str | Path) -> PostFilterTrainConfig:
 
 def load_acoustic_model(path: str | Path):
     """The acoustic checkpoint and its model (frozen, eval mode). Refuses non-WORLD models."""
-    from synthesis.models.backbone import ModelConfig, build_model
-
     path = Path(path)
     ckpt = load_checkpoint(path)
-    try:
-        model = build_model(ModelConfig.from_dict(ckpt["config"]["model"]))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
-    except (KeyError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: cannot rebuild the model ({str(exc).splitlines()[0][:120]})") from None
+    model = rebuild_model(ckpt, path)
     if model.cfg.feature_kind != "world":
         raise CheckpointError(f"{path}: the post-filter filters WORLD mel-cepstra; this model predicts "
                               f"{model.cfg.feature_kind}")
@@ -222,7 +221,7 @@ def train_postfilter(cfg: PostFilterTrainConfig, checkpoint: str | Path, out: st
     from tqdm import tqdm
 
     from synthesis.training.data import load_items
-    from synthesis.training.loop import _split_ids
+    from synthesis.training.loop import cache_split
 
     out = Path(out)
     checkpoint = Path(checkpoint)
@@ -233,9 +232,7 @@ def train_postfilter(cfg: PostFilterTrainConfig, checkpoint: str | Path, out: st
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
     if items is None:
-        class _Cfg:  # _split_ids reads cfg.train.cache / cfg.train.split
-            train = tcfg
-        split, _ = _split_ids(_Cfg)
+        split, _ = cache_split(tcfg.cache, tcfg.split)
         hashes = ckpt.get("cache_hashes") or None
         train_items = load_items(tcfg.cache, split.train, "world", hashes)
         val_items = load_items(tcfg.cache, split.validation, "world", hashes)
