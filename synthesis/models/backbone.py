@@ -70,6 +70,10 @@ class ModelConfig:
     att_dim: int = 80
     pitch_energy: bool = False           # fs2: phone-level pitch and energy predictors
     phone_position: bool = False         # decoder input: each frame's position within its phoneme
+    # "learned": durations from the model's own aligner (MAS); "forced": from the cache's
+    # pocketsphinx alignment (the aligner still trains, pulled towards it, for recordings
+    # without one)
+    alignment: str = "learned"
     prosody: str | None = None           # name of a registered prosody module, None for baseline
     prosody_args: dict = field(default_factory=dict)
 
@@ -232,8 +236,10 @@ class Backbone(nn.Module):
         return x, emb, mask
 
     def align(self, emb: torch.Tensor, mel_n: torch.Tensor, phone_mask: torch.Tensor,
-              frame_mask: torch.Tensor, phone_lens: torch.Tensor, frame_lens: torch.Tensor):
-        """Soft log-alignment [B, T, P] (with prior) and MAS hard alignment [B, T, P]."""
+              frame_mask: torch.Tensor, phone_lens: torch.Tensor, frame_lens: torch.Tensor,
+              durations: torch.Tensor | None = None):
+        """Soft log-alignment [B, T, P] (with prior) and hard alignment [B, T, P]: the forced
+        one from ``durations`` [B, P] when the model uses them and they are given, else MAS."""
         B, T, P = mel_n.shape[0], mel_n.shape[1], emb.shape[1]
         prior = torch.full((B, T, P), -1e4, device=mel_n.device)
         for b in range(B):
@@ -241,7 +247,11 @@ class Backbone(nn.Module):
             prior[b, :t, :p] = torch.from_numpy(beta_binomial_prior(p, t))
         log_attn = self.aligner(emb, mel_n, phone_mask, prior)
         log_attn = log_attn.masked_fill(~frame_mask[..., None], -1e4)
-        hard = monotonic_alignment_search(log_attn, phone_lens, frame_lens)
+        if self.cfg.alignment == "forced" and durations is not None:
+            hard = durations_to_alignment(durations, phone_mask)[0]
+            hard = F.pad(hard, (0, 0, 0, T - hard.shape[1])) if hard.shape[1] < T else hard[:, :T]
+        else:
+            hard = monotonic_alignment_search(log_attn, phone_lens, frame_lens)
         return log_attn, hard
 
     def decode(self, enc: torch.Tensor, alignment: torch.Tensor, frame_mask: torch.Tensor):
@@ -287,7 +297,11 @@ class Backbone(nn.Module):
         enc, emb, phone_mask = self.encode(batch)
         frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
         mel_n = (batch["mel"] - self.mel_mean) / self.mel_std
-        log_attn, hard = self.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
+        if self.cfg.alignment == "forced" and "durations" not in batch:
+            raise ValueError("this model trains on forced alignments, and the batch has none "
+                             "(a cache from before `synthesis prepare` aligned the clips: run it again)")
+        log_attn, hard = self.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"],
+                                    batch.get("durations"))
         durations = hard.sum(1)
         out = {"phone_mask": phone_mask, "frame_mask": frame_mask, "log_attn": log_attn, "alignment": hard,
                "durations": durations, "prosody_losses": {}}
@@ -390,7 +404,7 @@ class Backbone(nn.Module):
                 ctx.frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
                 ctx.reference = ((batch["mel"] - self.mel_mean) / self.mel_std).masked_fill(~ctx.frame_mask[..., None], 0.0)
                 _, ctx.alignment = self.align(emb, ctx.reference, phone_mask, ctx.frame_mask, batch["phone_lens"],
-                                              batch["frame_lens"])
+                                              batch["frame_lens"], batch.get("durations"))
             pros = self.prosody(ctx)
             enc = enc + pros.conditioning
             extras = pros.extras

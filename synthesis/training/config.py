@@ -69,6 +69,8 @@ class TrainConfig:
             raise ConfigError(f"{where}: [loss] delta must be a number in [0, 10], got {delta!r}")
         if model.feature_kind not in ("world", "log_mel"):
             raise ConfigError(f"{where}: [model] feature_kind must be 'world' or 'log_mel', got {model.feature_kind!r}")
+        if model.alignment not in ("learned", "forced"):
+            raise ConfigError(f"{where}: [model] alignment must be 'learned' or 'forced', got {model.alignment!r}")
         return cls(model, train, loss)
 
 

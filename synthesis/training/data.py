@@ -52,6 +52,8 @@ def load_items(cache: str | Path, clip_ids: list[str] | tuple[str, ...], feature
     for side, h in expected_hashes.items():
         check_manifest_config(manifest, side, h, cache)
     hashes = {side: manifest[side]["hash"] for side in ("acoustic", "text")}
+    # forced-alignment durations, where the cache has them (caches from before have none)
+    alignment_hash = (manifest.get("alignment") or {}).get("hash")
     missing = [c for c in clip_ids if c not in manifest["clips"]]
     if missing:
         raise CacheError(f"{cache}: {len(missing)} clips of the split are not in the cache (first {missing[0]})")
@@ -72,6 +74,8 @@ def load_items(cache: str | Path, clip_ids: list[str] | tuple[str, ...], feature
         else:
             raise ValueError(f"unknown feature kind {feature_kind!r}")
         arrays["energy"] = a["energy"].astype(np.float32)
+        if alignment_hash:
+            arrays["durations"] = read_clip(cache, "alignment", cid, alignment_hash)["durations"].astype(np.int64)
         if len(arrays["phoneme_ids"]) > len(mel):
             raise CacheError(f"{cache}: clip {cid} has more phonemes ({len(arrays['phoneme_ids'])}) than frames")
         items.append(ClipItem(cid, arrays))

@@ -44,7 +44,8 @@ def aligned_batches(model, items: list[ClipItem], max_frames: int, device):
         enc, emb, phone_mask = model.encode(batch)
         frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
         mel_n = (batch["mel"] - model.mel_mean) / model.mel_std
-        _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
+        _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"],
+                              batch.get("durations"))
         yield idx, batch, enc, mel_n, frame_mask, hard
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from synthesis.errors import ConfigError
+from synthesis.features.cache import CacheError
 from synthesis.training.checkpoint import load_checkpoint, restore_training_state, save_checkpoint
 from synthesis.training.config import TrainConfig, dump_toml
 from synthesis.training.data import collate, feature_stats, frame_batches, load_items
@@ -129,6 +130,9 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
         val_items = load_items(cfg.train.cache, split.validation, cfg.model.feature_kind, expected)
     else:
         train_items, val_items = items
+    if cfg.model.alignment == "forced" and any("durations" not in it.arrays for it in train_items + val_items):
+        raise CacheError(f"{cfg.train.cache}: [model] alignment = 'forced' needs the cache's forced alignment, "
+                         "and it has none (built before `synthesis prepare` aligned the clips: run it again)")
     model = build_model(cfg.model).to(device)
     stats = feature_stats(train_items)
     model.set_stats(**stats)

@@ -14,8 +14,9 @@ from synthesis.training.loop import train
 from tests.synthesis.test_models import TINY, fake_item
 
 
-def learnable_items(n, seed=0):
-    """Clips whose frames are a fixed function of the phoneme (3-6 frames each): learnable."""
+def learnable_items(n, seed=0, with_durations=False):
+    """Clips whose frames are a fixed function of the phoneme (3-6 frames each): learnable.
+    ``with_durations``: the true frames per phoneme as the cache's forced alignment."""
     rng = np.random.default_rng(seed)
     table = rng.normal(size=(64, 64)).astype(np.float32)
     mel_table = rng.normal(size=(64, 80)).astype(np.float32)
@@ -29,6 +30,8 @@ def learnable_items(n, seed=0):
         base["mel"] = mel_table[frames] + 0.1 * rng.normal(size=(len(frames), 80)).astype(np.float32)
         base["lf0"] = np.full(len(frames), 5.3, np.float32)
         base["energy"] = np.full(len(frames), -30.0, np.float32)
+        if with_durations:
+            base["durations"] = dur.astype(np.int64)
         items.append(ClipItem(f"fake-{i}", base))
     return items
 
