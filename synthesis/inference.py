@@ -164,8 +164,9 @@ class Synthesizer:
         """Whether synthesis reads the recording of each text (oracle prosody)."""
         return bool(getattr(self.model.prosody, "wants_reference", False))
 
-    def _reference_mel(self, i: int, text: str, references) -> np.ndarray:
-        """Log-mel [T, 80] of text ``i``'s recording: given, or found in the corpus by its script."""
+    def _reference_mel(self, i: int, text: str, references) -> tuple[np.ndarray, np.ndarray]:
+        """Log-mel [T, 80] and waveform of text ``i``'s recording: given, or found in the corpus
+        by its script."""
         from synthesis.audio.features import log_mel
         from synthesis.audio.io import load_audio
 
@@ -187,7 +188,7 @@ class Synthesizer:
             wave = load_audio(path)
         if wave.size < 2048:
             raise SynthesisError(f"the recording of text {i + 1} is too short for oracle prosody")
-        return log_mel(wave).astype(np.float32)
+        return log_mel(wave).astype(np.float32), wave
 
     # --- synthesis ----------------------------------------------------------------------------
     def synthesise(self, texts: list[str], references: list[np.ndarray] | None = None) -> list[np.ndarray]:
@@ -239,7 +240,18 @@ class Synthesizer:
             arrays = [text_item_arrays(chunks[k][1].to_arrays()) for k in idx]
             for a, k in zip(arrays, idx):
                 if mels:
-                    a["mel"] = mels[chunks[k][0]]
+                    a["mel"], wave = mels[chunks[k][0]]
+                    if self.model.cfg.alignment == "forced":
+                        # the recording aligned as the training clips were (pocketsphinx);
+                        # without one the model's own aligner places the phonemes
+                        from synthesis.features.forced_alignment import recording_durations
+
+                        durations = recording_durations(wave, a["phoneme_ids"], a["word_index"], len(a["mel"]))
+                        if durations is not None:
+                            a["durations"] = durations
+            if not all("durations" in a for a in arrays):   # one batch, one kind of alignment
+                for a in arrays:
+                    a.pop("durations", None)
             batch = collate(arrays)
             batch = {k: v.to(self.device) for k, v in batch.items()}
             out = self.model.infer(batch, duration_scale=duration_scale)

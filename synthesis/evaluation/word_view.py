@@ -3,9 +3,9 @@
 CAMP models prosody per word, so this is where its effect should be visible. For each test
 sentence every system speaks the whole text in one piece (one front-end analysis, so all
 systems share the same tokens), and each word's span is known exactly from the phoneme
-durations the model used; the recording's word spans come from the learned aligner of the
-first model given (monotonic alignment search of the recording's log-mel against the same
-phonemes: the alignment every system was trained with). Per word: the mean F0 in Hz over
+durations the model used; the recording's word spans come from pocketsphinx forced alignment of
+the recording to the same phonemes (as the training clips were aligned), or, where it fails,
+from the learned aligner of the first model given. Per word: the mean F0 in Hz over
 its voiced frames (Harvest on the waveform, the same analysis for recording and systems;
 NaN for a word without voiced frames) and its duration in seconds. Punctuation tokens
 (pauses) are not words and are left out; their time is not part of any word's duration.
@@ -102,9 +102,11 @@ def system_words(synth, text: str, recording: np.ndarray | None = None) -> WordP
 
 
 def recording_words(aligner, text: str, recording: np.ndarray) -> WordProsody:
-    """The recording's words, timed by ``aligner``'s (a Synthesizer's model) learned alignment."""
+    """The recording's words, timed by pocketsphinx forced alignment, or by ``aligner``'s (a
+    Synthesizer's model) learned alignment where that fails."""
     import torch
 
+    from synthesis.features.forced_alignment import recording_durations
     from synthesis.models.backbone import lengths_to_mask
 
     analysis, batch = _analysis_batch(aligner, text, recording)
@@ -113,9 +115,10 @@ def recording_words(aligner, text: str, recording: np.ndarray) -> WordProsody:
         _, emb, phone_mask = model.encode(batch)
         frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
         mel_n = (batch["mel"] - model.mel_mean) / model.mel_std
-        _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"],
-                              batch.get("durations"))
-    durations = hard[0].sum(0).long().cpu().numpy()
+        _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
+    durations = recording_durations(recording, analysis.phoneme_ids, analysis.word_index, int(batch["frame_lens"][0]))
+    if durations is None:
+        durations = hard[0].sum(0).long().cpu().numpy()
     return measure_words(recording, durations, analysis.word_index, analysis.words, [t.is_word for t in analysis.tokens])
 
 

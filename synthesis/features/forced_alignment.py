@@ -166,3 +166,18 @@ def align_recording(wave: np.ndarray, sample_rate: int, symbols: list[str], word
     if len(spans) != sum(len(w) for w in words):
         raise AlignmentError("pocketsphinx left words unaligned")
     return durations_from_spans(symbols, spans, n_frames, frame_rate)
+
+
+def recording_durations(wave: np.ndarray, phoneme_ids, word_index, n_frames: int) -> np.ndarray | None:
+    """Frames per phoneme of a 22,050 Hz recording at the shared frame rate (hop 256), or None
+    where pocketsphinx cannot align it (callers then fall back to the model's own aligner).
+    For recordings outside the cache: the oracle modes and the word-level view."""
+    from synthesis.audio.features import DEFAULT_FEATURES
+    from synthesis.text.phonemes import SYMBOLS
+
+    cfg = DEFAULT_FEATURES
+    try:
+        return align_recording(wave, cfg.sample_rate, [SYMBOLS[int(i)] for i in phoneme_ids],
+                               [int(w) for w in word_index], n_frames, cfg.sample_rate / cfg.hop_length)
+    except AlignmentError:
+        return None

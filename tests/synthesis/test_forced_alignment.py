@@ -94,6 +94,22 @@ def test_prepare_aligns_every_clip_and_fricatives_land_on_fricative_frames(align
     assert np.mean(fric) - np.mean(vowel) > 1.5
 
 
+def test_a_recording_outside_the_cache_aligns_as_the_cache_did(aligned_cache, corpus):
+    """The oracle modes and the word-level view align recordings the way `prepare` did."""
+    from synthesis.audio.io import load_audio
+    from synthesis.features.forced_alignment import recording_durations
+
+    out, ids = aligned_cache
+    manifest = json.loads((out / "manifest.json").read_text())
+    t = read_clip(out, "text", ids[0], manifest["text"]["hash"])
+    cached = read_clip(out, "alignment", ids[0], manifest["alignment"]["hash"])["durations"]
+    wave = load_audio(next(c.wav_path for c in corpus.clips if c.id == ids[0]))
+    got = recording_durations(wave, t["phoneme_ids"], t["word_index"], int(cached.sum()))
+    assert np.array_equal(got, cached)
+    # a recording far too short for its phonemes: no alignment, and the caller falls back
+    assert recording_durations(wave[:2048], t["phoneme_ids"], t["word_index"], 8) is None
+
+
 def test_training_items_carry_the_durations(aligned_cache):
     from synthesis.training.data import load_items
 
