@@ -9,6 +9,7 @@ and to vowels. Also reported: the mean absolute difference between the two align
 phoneme boundaries, in frames (11.6 ms).
 
     python benchmarks/alignment_quality.py checkpoints/baseline/model.pt [--clips 60] [--split train]
+        [--plot docs/img/alignment_comparison.png]   # the first clip, both alignments over its log-mel
 
 Result (2026-12-03): benchmarks/results/forced_alignment.md.
 """
@@ -38,6 +39,35 @@ def tilt_by_class(mel: np.ndarray, symbols: list[str], durations: np.ndarray) ->
     return fric, vowel
 
 
+def plot_alignments(path: str, mel: np.ndarray, symbols: list[str], learned: np.ndarray,
+                    forced: np.ndarray, frames: int = 200) -> None:
+    """The log-mel of one clip with the learned boundaries (top half) and the forced ones
+    (bottom half), each phoneme labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(frames, len(mel))
+    fig, ax = plt.subplots(figsize=(16, 4.5))
+    ax.imshow(mel[:n].T, origin="lower", aspect="auto", cmap="magma", extent=(-0.5, n - 0.5, 0, 80))
+    for durations, colour, y, half in ((learned, "cyan", 74, (0.5, 1.0)), (forced, "lime", 3, (0.0, 0.5))):
+        start = 0
+        for sym, d in zip(symbols, durations):
+            if start >= n:
+                break
+            ax.axvline(start - 0.5, color=colour, lw=1, ymin=half[0], ymax=half[1])
+            ax.text(start + d / 2 - 0.5, y, sym.replace("punct:", ""), color=colour, ha="center", fontsize=10)
+            start += int(d)
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_xlabel("frame (11.6 ms)")
+    ax.set_ylabel("mel band")
+    ax.set_title("learned alignment (top, cyan) and pocketsphinx forced alignment (bottom, green)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main() -> None:
     from synthesis.models.backbone import lengths_to_mask
     from synthesis.text.phonemes import SYMBOLS
@@ -50,6 +80,7 @@ def main() -> None:
     ap.add_argument("--cache", default="cache/ljspeech-mini")
     ap.add_argument("--split", default="train", choices=("train", "validation", "test"))
     ap.add_argument("--clips", type=int, default=60)
+    ap.add_argument("--plot", help="PNG of the first clip with both alignments")
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = rebuild_model(load_checkpoint(args.checkpoint), args.checkpoint).eval()
@@ -71,6 +102,8 @@ def main() -> None:
         forced = it.arrays["durations"]
         boundary_diff.append(float(np.abs(np.cumsum(learned) - np.cumsum(forced))[:-1].mean()))
         symbols = [SYMBOLS[i] for i in it.arrays["phoneme_ids"]]
+        if args.plot and it is items[0]:
+            plot_alignments(args.plot, it.arrays["mel"], symbols, learned, forced)
         for name, durations in (("learned", learned), ("forced", forced)):
             f, v = tilt_by_class(it.arrays["mel"], symbols, durations)
             found[name][0].extend(f)

@@ -29,6 +29,9 @@ class TrainSettings:
     log_every: int = 10
     checkpoint_minutes: float = 4.0   # save last.pt at least this often
     patience: int = 8                 # validation passes without improvement before stopping
+    # which weights best.pt holds (stage 1): "best" = lowest validation score, with early
+    # stopping; "final" = the weights after max_steps, no early stopping (a fixed budget)
+    keep: str = "best"
     threads: int = 0                  # torch intra-op threads on CPU (0: torch default)
     bf16: bool = True                 # autocast to bfloat16 on a GPU
 
@@ -60,6 +63,8 @@ class TrainConfig:
         if bad:
             raise ConfigError(f"{where}: [train] unknown keys {', '.join(sorted(bad))}")
         train = TrainSettings(**d.get("train", {}))
+        if train.keep not in ("best", "final"):
+            raise ConfigError(f"{where}: [train] keep must be 'best' or 'final', got {train.keep!r}")
         loss = {**cls().loss, **d.get("loss", {})}
         gamma = loss.get("cepstral_weighting", 0.0)
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 2:

@@ -225,7 +225,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
                 # scale mid-run), and only once the alignment has settled: before that the MAS
                 # durations are near-uniform and trivially easy to predict, so an early model
                 # would look best and trigger early stopping.
-                if step >= early_stop_start:
+                if step >= early_stop_start and cfg.train.keep == "best":
                     if score < best_val:
                         best_val, bad_evals, best_step = score, 0, step
                         save(out / "best.pt", {"validation": val, "score": score}, full=False)
@@ -242,9 +242,9 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, resume: b
             if stopped != "max_steps" or step >= cfg.train.max_steps:
                 break
     bar.close()
-    if not (out / "best.pt").exists() and is_main:
+    if is_main and (cfg.train.keep == "final" or not (out / "best.pt").exists()):
         val = evaluate(model, val_items, cfg.loss, cfg.train.max_frames, device, step)
-        best_val = val["feat_after"] + val["duration"]
+        best_val, best_step = val["feat_after"] + val["duration"], step
         save(out / "best.pt", {"validation": val, "score": best_val}, full=False)
     save(last_path, {"validation": val}, full=True)
     if metrics_fh:

@@ -81,6 +81,24 @@ def test_early_stopping(tmp_path):
     assert result.stopped == "early_stop" and result.step < 500
 
 
+def test_keep_final_trains_the_whole_budget_and_keeps_the_last_weights(tmp_path):
+    from synthesis.errors import ConfigError
+
+    items = learnable_items(4)
+    cfg = tiny_config(60, patience=1, keep="final")
+    cfg.train.eval_every = 1
+    cfg.train.lr = 0.5  # diverges: with keep = "best" this stops early (test above)
+    result = train(cfg, tmp_path / "run", progress=False, items=(items, items[:1]))
+    assert result.stopped == "max_steps" and result.step == 60
+    best, last = load_checkpoint(tmp_path / "run" / "best.pt"), load_checkpoint(tmp_path / "run" / "last.pt")
+    assert best["step"] == 60
+    assert all(torch.equal(best["state_dict"][k], last["state_dict"][k]) for k in best["state_dict"])
+    path = tmp_path / "c.toml"
+    path.write_text('[train]\nkeep = "latest"\n')
+    with pytest.raises(ConfigError, match="keep must be"):
+        load_config(path)
+
+
 def test_checkpoint_errors(tmp_path):
     path = tmp_path / "ckpt.pt"
     save_checkpoint(path, {"system": "baseline", "config": {}, "state_dict": {}})
