@@ -248,3 +248,18 @@ def word_duration_error(ref_spans: list[tuple[str, float, float]],
     if not diffs:
         return float("nan"), 0
     return float(np.mean(diffs)), len(diffs)
+
+
+def phone_duration_error(ref_durations, sys_durations, frame_seconds: float) -> tuple[float, int]:
+    """Mean absolute difference of the spoken phonemes' durations (frames of ``frame_seconds``),
+    both forced-aligned to the same phoneme sequence.
+
+    Returns:
+        ``(mean |difference| in seconds, number of phonemes)``; NaN and 0 when either side has
+        no alignment or the sequences differ in length.
+    """
+    if ref_durations is None or sys_durations is None or len(ref_durations) != len(sys_durations) \
+            or len(ref_durations) == 0:
+        return float("nan"), 0
+    diff = np.abs(np.asarray(sys_durations, float) - np.asarray(ref_durations, float)) * frame_seconds
+    return float(diff.mean()), int(diff.size)

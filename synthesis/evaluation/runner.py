@@ -53,11 +53,12 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("f0_std_ratio", "F0 std ratio", "sys/rec", "f0", "closer to 1", "mean"),
     MetricSpec("duration_ratio", "duration ratio", "sys/rec", "duration", "closer to 1", "mean"),
     MetricSpec("word_duration_error", "word duration error", "ms", "word_durations", "lower", "mean", 1000.0, 0),
+    MetricSpec("phone_duration_error", "phone duration error", "ms", "phone_durations", "lower", "mean", 1000.0, 0),
     MetricSpec("pause_punct", "pause at punctuation", "s/clip", "pauses", "closer to rec", "mean"),
     MetricSpec("pause_punct_ratio", "pause at punctuation ratio", "sys/rec", "pauses", "closer to 1", "ratio"),
     MetricSpec("pause_total", "all internal pauses", "s/clip", "pauses", "closer to rec", "mean"),
 )
-METRIC_GROUPS = ("distillmos", "wer", "mcd", "f0", "duration", "word_durations", "pauses")
+METRIC_GROUPS = ("distillmos", "wer", "mcd", "f0", "duration", "word_durations", "phone_durations", "pauses")
 _NEEDS_ANALYSIS = {"mcd", "f0", "duration", "pauses"}
 _NEEDS_ASR = {"wer", "word_durations", "pauses"}
 
@@ -313,10 +314,44 @@ def _measure_system(system: System, items: list[EvalItem], groups: list[str], ca
                     cache.save_json(cid, "distillmos", {"distillmos": score})
                     mos[cid] = score
                 bar.update(len(ids))
-    return wave_paths, analyses, transcripts, mos
+    phones: dict[str, list | None] = {}
+    if "phone_durations" in groups:
+        with _progress(len(items), f"{system.name}: forced alignment", progress) as bar:
+            for it in items:
+                data = cache.load_json(it.clip_id, "phones")
+                if data is None:
+                    t0 = time.perf_counter()
+                    data = {"durations": _spoken_phone_durations(it.text, cache.load_wave(it.clip_id))}
+                    timer.add("forced_alignment", time.perf_counter() - t0, 1)
+                    cache.save_json(it.clip_id, "phones", data)
+                phones[it.clip_id] = data["durations"]
+                bar.update()
+    return wave_paths, analyses, transcripts, mos, phones
 
 
-def _clip_metrics(groups: list[str], item: EvalItem, a_sys, a_ref, t_sys, t_ref, mos) -> dict:
+_FRONTEND: list = []
+
+
+def _spoken_phone_durations(text: str, wave: np.ndarray) -> list[int] | None:
+    """Frames (hop 256) of each spoken phoneme of ``text`` in ``wave``, by pocketsphinx forced
+    alignment (as `synthesis prepare` aligns the corpus); None where it finds no alignment.
+    The same instrument times the recording and every system."""
+    from synthesis.features.forced_alignment import IPA_TO_ARPABET, recording_durations
+    from synthesis.text.phonemes import SYMBOLS
+
+    if not _FRONTEND:
+        from synthesis.text.frontend import TextFrontend
+
+        _FRONTEND.append(TextFrontend())
+    analysis = _FRONTEND[0].analyse(text)
+    durations = recording_durations(wave, analysis.phoneme_ids, analysis.word_index, len(wave) // 256)
+    if durations is None:
+        return None
+    return [int(d) for i, d in zip(analysis.phoneme_ids, durations) if SYMBOLS[int(i)] in IPA_TO_ARPABET]
+
+
+def _clip_metrics(groups: list[str], item: EvalItem, a_sys, a_ref, t_sys, t_ref, mos,
+                  p_sys=None, p_ref=None) -> dict:
     """Per-clip values of one system (ratio metrics as ``[numerator, denominator]``)."""
     from synthesis.evaluation.text_norm import normalise_for_wer, script_words, word_key
 
@@ -345,6 +380,10 @@ def _clip_metrics(groups: list[str], item: EvalItem, a_sys, a_ref, t_sys, t_ref,
         err, n = M.word_duration_error(spans(t_ref), spans(t_sys))
         out["word_duration_error"] = err
         out["word_duration_matched"] = n
+    if "phone_durations" in groups:
+        err, n = M.phone_duration_error(p_ref, p_sys, 256 / SAMPLE_RATE)
+        out["phone_duration_error"] = err
+        out["phone_duration_matched"] = n
     if "pauses" in groups:
         keys, punct = script_words(item.text)
 
@@ -408,16 +447,17 @@ def evaluate_systems(systems: list[System], items: list[EvalItem], groups: list[
             measured[system.name] = _measure_system(system, items, groups, Path(cache_root), progress,
                                                     synth_batch, timer, pool)
             timings[system.name] = timer.stages
-    _, a_ref, t_ref, _ = measured[systems[0].name]
+    _, a_ref, t_ref, _, p_ref = measured[systems[0].name]
     ev = Evaluation(systems=[s.describe() for s in systems], clip_ids=clip_ids, groups=groups, per_clip={},
                     timings=timings)
     for system in systems:
-        waves, analyses, transcripts, mos = measured[system.name]
+        waves, analyses, transcripts, mos, phones = measured[system.name]
         ev.waves[system.name] = waves
         ev.f0[system.name] = {cid: a.f0 for cid, a in analyses.items()}
         ev.per_clip[system.name] = {
             it.clip_id: _clip_metrics(groups, it, analyses.get(it.clip_id), a_ref.get(it.clip_id),
-                                      transcripts.get(it.clip_id), t_ref.get(it.clip_id), mos.get(it.clip_id))
+                                      transcripts.get(it.clip_id), t_ref.get(it.clip_id), mos.get(it.clip_id),
+                                      phones.get(it.clip_id), p_ref.get(it.clip_id))
             for it in items
         }
     for system in systems:

@@ -277,3 +277,13 @@ def test_results_json_writes_undefined_values_as_null():
                                           "log_f0_corr": np.float32(0.5), "x": float("inf")}}})
     data = json.loads(json.dumps(ev.to_json(), allow_nan=False))
     assert data["per_clip"]["s"]["c"] == {"f0_rmse_hz": None, "wer": [2, 0], "log_f0_corr": 0.5, "x": None}
+
+
+def test_phone_duration_error_compares_equal_length_alignments_only():
+    from synthesis.evaluation.metrics import phone_duration_error
+
+    err, n = phone_duration_error([4, 10, 6], [5, 8, 6], frame_seconds=0.01)
+    assert n == 3 and err == pytest.approx(0.01)
+    assert np.isnan(phone_duration_error([4, 10], [4, 10, 1], 0.01)[0])
+    assert phone_duration_error(None, [1], 0.01)[1] == 0
+    assert phone_duration_error([], [], 0.01)[1] == 0
