@@ -21,8 +21,16 @@ from pathlib import Path
 
 from synthesis.errors import SynthesisError
 from synthesis.features.acoustic import AcousticConfig, extract_acoustic
-from synthesis.features.cache import (CACHE_FORMAT_VERSION, CacheError, clip_hash, clip_path,
-                                      read_clip, read_manifest, write_clip, write_json_atomic)
+from synthesis.features.cache import (
+    CACHE_FORMAT_VERSION,
+    CacheError,
+    clip_hash,
+    clip_path,
+    read_clip,
+    read_manifest,
+    write_clip,
+    write_json_atomic,
+)
 from synthesis.features.forced_alignment import AlignmentError, aligner_config
 
 

@@ -48,6 +48,21 @@ def make_mini_corpus(dest: Path, corpus, ids: list[str]) -> Path:
     return dest
 
 
+PREPARED_IDS = ["LJ001-0002", "LJ001-0008"]
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, corpus):
+    """(corpus folder, cache folder) of `synthesis prepare` on two short real clips. Shared:
+    a test that changes the cache must put it back."""
+    from synthesis.cli import main
+
+    root = make_mini_corpus(tmp_path_factory.mktemp("corpus") / "mini", corpus, PREPARED_IDS)
+    out = tmp_path_factory.mktemp("cache") / "c"
+    assert main(["prepare", "--corpus", str(root), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    return root, out
+
+
 @pytest.fixture
 def mini_corpus(tmp_path, corpus) -> Path:
     return make_mini_corpus(tmp_path / "mini", corpus, SHORT_CLIPS)

@@ -60,16 +60,12 @@ def test_a_sentence_without_spoken_phonemes_is_refused():
         align_recording(np.zeros(22050, np.float32), 22050, ["<bos>", "punct:.", "<eos>"], [-1, 0, -1], 86, 86.1)
 
 
-@pytest.fixture(scope="module")
-def aligned_cache(tmp_path_factory, corpus):
-    from synthesis.cli import main
-    from tests.synthesis.conftest import make_mini_corpus
+@pytest.fixture
+def aligned_cache(prepared):
+    """The shared two-clip cache of `synthesis prepare` (conftest.py) and its clip ids."""
+    from tests.synthesis.conftest import PREPARED_IDS
 
-    ids = ["LJ001-0002", "LJ001-0008"]
-    root = make_mini_corpus(tmp_path_factory.mktemp("corpus") / "mini", corpus, ids)
-    out = tmp_path_factory.mktemp("cache") / "c"
-    assert main(["prepare", "--corpus", str(root), "--out", str(out), "--workers", "1", "--quiet"]) == 0
-    return out, ids
+    return prepared[1], PREPARED_IDS
 
 
 def test_prepare_aligns_every_clip_and_fricatives_land_on_fricative_frames(aligned_cache):

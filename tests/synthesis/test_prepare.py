@@ -9,17 +9,9 @@ import pytest
 from synthesis.cli import main
 from synthesis.features.acoustic import AcousticConfig
 from synthesis.features.cache import CacheError, read_clip
-from tests.synthesis.conftest import make_mini_corpus
+from tests.synthesis.conftest import PREPARED_IDS
 
-IDS = ["LJ001-0002", "LJ001-0008"]
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, corpus):
-    root = make_mini_corpus(tmp_path_factory.mktemp("corpus") / "mini", corpus, IDS)
-    out = tmp_path_factory.mktemp("cache") / "c"
-    assert main(["prepare", "--corpus", str(root), "--out", str(out), "--workers", "1", "--quiet"]) == 0
-    return root, out
+IDS = PREPARED_IDS  # the shared `prepared` fixture (conftest.py)
 
 
 def test_cache_layout_and_dtypes(prepared):
