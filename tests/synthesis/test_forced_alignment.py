@@ -156,3 +156,21 @@ def test_bad_alignment_setting_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="alignment must be"):
         load_config(path)
 
+
+
+def test_prepare_stops_in_one_line_when_a_clip_cannot_be_aligned(tmp_path, corpus, capsys):
+    """A recording far too short for its script (a truncated file): no manifest, exit 2."""
+    import soundfile as sf
+
+    from synthesis.cli import main
+    from tests.synthesis.conftest import make_mini_corpus
+
+    root = make_mini_corpus(tmp_path / "mini", corpus, ["LJ001-0002"])
+    wav = root / "wavs" / "LJ001-0002.wav"
+    wave, sr = sf.read(wav)
+    sf.write(wav, wave[: int(0.15 * sr)], sr)
+    out = tmp_path / "cache"
+    assert main(["prepare", "--corpus", str(root), "--out", str(out), "--workers", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "LJ001-0002" in err[0] and ("do not fit" in err[0] or "alignment" in err[0])
+    assert not (out / "manifest.json").exists()
