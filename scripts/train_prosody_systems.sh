@@ -8,8 +8,8 @@
 # CAMP with their oracles (out/eval-main); all: the three in turn.
 # STAGE: stage1, stage2, export, evaluate or all (default all). Every step resumes: a training
 # continues from RUN/last.pt, a finished stage-2 run (RUN/done) is skipped, an evaluation reuses
-# its per-clip cache. Stage 1 gets the baseline's number of updates (the final step of
-# runs/baseline_world, or BASELINE_STEPS). Exports go to runs/exports/ (the committed subset is
+# its per-clip cache. Stage 1 gets the baseline's number of updates (the configs' max_steps,
+# 1,900, with the final weights kept; BASELINE_STEPS overrides). Exports go to runs/exports/ (the committed subset is
 # copied to checkpoints/ by hand, see docs/kathaka.md and docs/camp.md). Evaluations go to
 # out/eval-kathaka, out/eval-camp and out/eval-main (40 test clips; EVAL_LIMIT to shorten).
 set -euo pipefail
@@ -18,7 +18,7 @@ SYN=${SYN:-.venv/bin/synthesis}
 WHICH=${1:-all}
 STAGE=${2:-all}
 BASELINE=${BASELINE:-checkpoints/baseline/model.pt}
-STEPS=${BASELINE_STEPS:-2950}
+STEPS=${BASELINE_STEPS:-1900}
 LIMIT=${EVAL_LIMIT:+--limit $EVAL_LIMIT}
 WORKERS=${EVAL_WORKERS:-2}
 CAMP_ABLATIONS="bert_only syntax_only no_pos no_word_class no_noun_chunk no_punctuation"
