@@ -110,14 +110,14 @@ def recording_words(aligner, text: str, recording: np.ndarray) -> WordProsody:
     from synthesis.models.backbone import lengths_to_mask
 
     analysis, batch = _analysis_batch(aligner, text, recording)
-    model = aligner.model
-    with torch.inference_mode():
-        _, emb, phone_mask = model.encode(batch)
-        frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
-        mel_n = (batch["mel"] - model.mel_mean) / model.mel_std
-        _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
     durations = recording_durations(recording, analysis.phoneme_ids, analysis.word_index, int(batch["frame_lens"][0]))
     if durations is None:
+        model = aligner.model
+        with torch.inference_mode():
+            _, emb, phone_mask = model.encode(batch)
+            frame_mask = lengths_to_mask(batch["frame_lens"], batch["mel"].shape[1])
+            mel_n = (batch["mel"] - model.mel_mean) / model.mel_std
+            _, hard = model.align(emb, mel_n, phone_mask, frame_mask, batch["phone_lens"], batch["frame_lens"])
         durations = hard[0].sum(0).long().cpu().numpy()
     return measure_words(recording, durations, analysis.word_index, analysis.words, [t.is_word for t in analysis.tokens])
 
