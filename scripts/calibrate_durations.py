@@ -8,31 +8,20 @@ CAMP in its stage 2, Kathaka at the end of its stage 2 (`[stage2] calibrate`); t
 to files trained before that (docs/kathaka.md). Running it twice gives the same file.
 """
 
-import argparse
 import sys
 
-from synthesis.errors import SynthesisError
+from _checkpoint_script import run_over_checkpoints
+
 from synthesis.training.duration_stage import calibrate_checkpoint
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--cache", required=True, help="the feature cache the checkpoints were trained on")
-    parser.add_argument("--split", default=None, help="split file (default: the corpus's own)")
-    args = parser.parse_args()
-    for path in args.checkpoints:
-        try:
-            result = calibrate_checkpoint(path, args.cache, args.split)
-        except SynthesisError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        before, after = result["validation_before"], result["validation_after"]
-        print(f"{path}: {result['calibrated_symbols']} symbols calibrated; validation duration ratio "
-              f"{before['total_ratio']:.3f} -> {after['total_ratio']:.3f}, pauses at punctuation "
-              f"{before['punctuation_ratio']:.3f} -> {after['punctuation_ratio']:.3f}")
-    return 0
+def calibrate(path: str, cache: str, split: str | None) -> str:
+    result = calibrate_checkpoint(path, cache, split)
+    before, after = result["validation_before"], result["validation_after"]
+    return (f"{result['calibrated_symbols']} symbols calibrated; validation duration ratio "
+            f"{before['total_ratio']:.3f} -> {after['total_ratio']:.3f}, pauses at punctuation "
+            f"{before['punctuation_ratio']:.3f} -> {after['punctuation_ratio']:.3f}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_over_checkpoints(__doc__.splitlines()[0], calibrate, error_status=2))

@@ -6,28 +6,16 @@ Trainings record it themselves since the enhancement was added; an older file wi
 global-variance half of the spectral enhancement (docs/synthesis.md).
 """
 
-import argparse
 import sys
 
-from synthesis.errors import SynthesisError
+from _checkpoint_script import run_over_checkpoints
+
 from synthesis.training.export import record_target_gv
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--cache", required=True, help="the feature cache the checkpoints were trained on")
-    parser.add_argument("--split", default=None, help="split file (default: the corpus's own)")
-    args = parser.parse_args()
-    for path in args.checkpoints:
-        try:
-            gv = record_target_gv(path, args.cache, args.split)
-        except SynthesisError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print(f"{path}: target_gv recorded ({gv.shape[0]} dims)")
-    return 0
+def record(path: str, cache: str, split: str | None) -> str:
+    return f"target_gv recorded ({record_target_gv(path, cache, split).shape[0]} dims)"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_over_checkpoints(__doc__.splitlines()[0], record, error_status=1))

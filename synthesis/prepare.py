@@ -78,34 +78,32 @@ def _process_clip(clip_id: str, wav_path: str, text: str, out: str, sides: tuple
 
     info: dict = {}
     root = Path(out)
+    cfg = _WORKER["acoustic"]
+    wave = acoustic = analysis = None
     if "acoustic" in sides:
-        cfg = _WORKER["acoustic"]
         wave = load_audio(wav_path, cfg.features.sample_rate)
-        arrays = extract_acoustic(wave, cfg)
-        write_clip(root, "acoustic", clip_id, arrays, hashes["acoustic"])
+        acoustic = extract_acoustic(wave, cfg)
+        write_clip(root, "acoustic", clip_id, acoustic, hashes["acoustic"])
     if "text" in sides:
-        arrays = _WORKER["text"].analyse(text).to_arrays()
-        write_clip(root, "text", clip_id, arrays, hashes["text"])
+        analysis = _WORKER["text"].analyse(text).to_arrays()
+        write_clip(root, "text", clip_id, analysis, hashes["text"])
     if "alignment" in sides:
-        write_clip(root, "alignment", clip_id, _align_clip(root, clip_id, wav_path, hashes), hashes["alignment"])
+        # what this call just computed is reused; only the sides that were already done are read
+        from synthesis.features.forced_alignment import align_phoneme_ids
+
+        if wave is None:
+            wave = load_audio(wav_path, cfg.features.sample_rate)
+        if acoustic is None:
+            acoustic = read_clip(root, "acoustic", clip_id, hashes["acoustic"])
+        if analysis is None:
+            analysis = read_clip(root, "text", clip_id, hashes["text"])
+        try:
+            durations = align_phoneme_ids(wave, analysis["phoneme_ids"], analysis["word_index"],
+                                          int(acoustic["log_mel"].shape[0]), cfg.features)
+        except AlignmentError as exc:
+            raise AlignmentError(f"{wav_path}: {exc}") from None
+        write_clip(root, "alignment", clip_id, {"durations": durations}, hashes["alignment"])
     return clip_id, info
-
-
-def _align_clip(root: Path, clip_id: str, wav_path: str, hashes: dict[str, str]) -> dict:
-    from synthesis.audio.io import load_audio
-    from synthesis.features.forced_alignment import align_recording
-    from synthesis.text.phonemes import SYMBOLS
-
-    cfg = _WORKER["acoustic"].features
-    text = read_clip(root, "text", clip_id, hashes["text"])
-    n_frames = int(read_clip(root, "acoustic", clip_id, hashes["acoustic"])["log_mel"].shape[0])
-    wave = load_audio(wav_path, cfg.sample_rate)
-    try:
-        durations = align_recording(wave, cfg.sample_rate, [SYMBOLS[i] for i in text["phoneme_ids"]],
-                                    text["word_index"].tolist(), n_frames, cfg.sample_rate / cfg.hop_length)
-    except AlignmentError as exc:
-        raise AlignmentError(f"{wav_path}: {exc}") from None
-    return {"durations": durations}
 
 
 def _clip_summary(root: Path, clip_id: str) -> dict:

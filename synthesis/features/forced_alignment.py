@@ -168,16 +168,26 @@ def align_recording(wave: np.ndarray, sample_rate: int, symbols: list[str], word
     return durations_from_spans(symbols, spans, n_frames, frame_rate)
 
 
-def recording_durations(wave: np.ndarray, phoneme_ids, word_index, n_frames: int) -> np.ndarray | None:
-    """Frames per phoneme of a 22,050 Hz recording at the shared frame rate (hop 256), or None
-    where pocketsphinx cannot align it (callers then fall back to the model's own aligner).
-    For recordings outside the cache: the oracle modes and the word-level view."""
+def align_phoneme_ids(wave: np.ndarray, phoneme_ids, word_index, n_frames: int, features=None) -> np.ndarray:
+    """``align_recording`` for a front end's phoneme ids, at the frame rate of ``features``
+    (default: the shared one, hop 256 at 22,050 Hz; ``wave`` at its sample rate).
+
+    Raises:
+        AlignmentError: as ``align_recording``.
+    """
     from synthesis.audio.features import DEFAULT_FEATURES
     from synthesis.text.phonemes import SYMBOLS
 
-    cfg = DEFAULT_FEATURES
+    cfg = features or DEFAULT_FEATURES
+    return align_recording(wave, cfg.sample_rate, [SYMBOLS[int(i)] for i in phoneme_ids],
+                           [int(w) for w in word_index], n_frames, cfg.sample_rate / cfg.hop_length)
+
+
+def recording_durations(wave: np.ndarray, phoneme_ids, word_index, n_frames: int) -> np.ndarray | None:
+    """``align_phoneme_ids`` of a 22,050 Hz recording, or None where pocketsphinx cannot align
+    it (callers then fall back to the model's own aligner). For recordings outside the cache:
+    the oracle modes, the word-level view and the evaluation's phone durations."""
     try:
-        return align_recording(wave, cfg.sample_rate, [SYMBOLS[int(i)] for i in phoneme_ids],
-                               [int(w) for w in word_index], n_frames, cfg.sample_rate / cfg.hop_length)
+        return align_phoneme_ids(wave, phoneme_ids, word_index, n_frames)
     except AlignmentError:
         return None
