@@ -322,7 +322,8 @@ def train_from_args(args) -> TrainResult:
 
 @torch.no_grad()
 def text_only_log_durations(model, items: list[ClipItem], max_frames: int, device):
-    """(symbol ids, frames from the model's own aligner on the recording, log(1 + frames) the model
+    """(symbol ids, frames of the recording's alignment (the cache's forced one for a forced
+    model, else the model's own aligner), log(1 + frames) the model
     predicts from the text alone, without any offset), over the phonemes of ``items``.
 
     For a model with a prosody module the prediction reads the module's text-only conditioning

@@ -136,7 +136,8 @@ def load_acoustic_model(path: str | Path):
 @torch.no_grad()
 def teacher_forced_pairs(model, items, cfg: PostFilterConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     """(prediction, recording) per clip: normalised columns ``first_dim:end_dim`` [T, D], frame aligned
-    (the model's own aligner on the recording decides the durations)."""
+    (the recording's alignment decides the durations: the cache's forced one for a forced model,
+    else the model's own aligner)."""
     from synthesis.training.data import collate
 
     if cfg.end_dim > model.cfg.out_dim:
