@@ -24,7 +24,7 @@ from synthesis.audio.features import DEFAULT_FEATURES, FeatureConfig, frame_ener
 
 #: mel-cepstral order used for MCD (c1..c24; c0, the energy, is excluded)
 MCD_ORDER = 24
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class UtteranceAnalysis:
         energy_db: ``[T_full]`` frame energy of the whole, untrimmed waveform (for pauses).
         speech_seconds: length of the trimmed speech.
         total_seconds: length of the whole waveform.
+        start_frame: the trimmed speech's first sample, in frames of the whole waveform (to
+            place frame positions of the whole waveform, such as a forced alignment's, on ``f0``).
     """
 
     mcep: np.ndarray
@@ -44,10 +46,12 @@ class UtteranceAnalysis:
     energy_db: np.ndarray
     speech_seconds: float
     total_seconds: float
+    start_frame: int = 0
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"mcep": self.mcep, "f0": self.f0, "energy_db": self.energy_db,
                 "seconds": np.array([self.speech_seconds, self.total_seconds]),
+                "start_frame": np.array([self.start_frame]),
                 "version": np.array([ANALYSIS_VERSION])}
 
     @classmethod
@@ -55,7 +59,7 @@ class UtteranceAnalysis:
         if int(arrays["version"][0]) != ANALYSIS_VERSION:
             raise ValueError("cached analysis of another version")
         return cls(arrays["mcep"], arrays["f0"], arrays["energy_db"], float(arrays["seconds"][0]),
-                   float(arrays["seconds"][1]))
+                   float(arrays["seconds"][1]), int(arrays["start_frame"][0]))
 
 
 def analyse_utterance(wave: np.ndarray, cfg: FeatureConfig = DEFAULT_FEATURES) -> UtteranceAnalysis:
@@ -78,7 +82,7 @@ def analyse_utterance(wave: np.ndarray, cfg: FeatureConfig = DEFAULT_FEATURES) -
     start, end = silence_bounds(wave, cfg.sample_rate)
     speech = wave[start:end].astype(np.float64)
     if len(speech) < cfg.n_fft:
-        speech = wave.astype(np.float64)
+        start, speech = 0, wave.astype(np.float64)
     period_ms = 1000.0 * cfg.hop_length / cfg.sample_rate
     f0, t = pyworld.harvest(speech, cfg.sample_rate, f0_floor=cfg.f0_floor, f0_ceil=cfg.f0_ceil,
                             frame_period=period_ms)
@@ -94,4 +98,5 @@ def analyse_utterance(wave: np.ndarray, cfg: FeatureConfig = DEFAULT_FEATURES) -
         energy_db=frame_energy(wave, cfg),
         speech_seconds=len(speech) / cfg.sample_rate,
         total_seconds=len(wave) / cfg.sample_rate,
+        start_frame=int(round(start / cfg.hop_length)),
     )

@@ -124,6 +124,50 @@ def f0_scores_on_path(f0_sys: np.ndarray, f0_ref: np.ndarray, path: np.ndarray) 
     return F0Scores(rmse_hz, rmse_cents, corr, n, float(gross.mean()), fine)
 
 
+def phone_aligned_path(durations_sys, durations_ref, offset_sys: int = 0, offset_ref: int = 0,
+                       n_sys: int | None = None, n_ref: int | None = None) -> np.ndarray:
+    """Frame pairs that match each phoneme's frames in two signals, proportionally within it.
+
+    Both signals are forced-aligned to the same phoneme sequence (``durations_*``: frames per
+    phoneme, from the start of each waveform). Phoneme i spans ``d_s`` system frames and
+    ``d_r`` recording frames; its ``max(d_s, d_r)`` pairs step through both spans at their own
+    rates, so the k-th tenth of a vowel is compared with the k-th tenth of the same vowel. A
+    phoneme missing from either side (0 frames) contributes nothing. Unlike DTW on spectra, the
+    path cannot be pulled off course by a spectrum that resembles the recording's nowhere.
+
+    Args:
+        offset_sys, offset_ref: frames to subtract from the alignments' positions, for frame
+            features computed on a trimmed part of the waveform (``UtteranceAnalysis``).
+        n_sys, n_ref: number of frames of those features; pairs outside are dropped.
+
+    Returns:
+        ``[L, 2]`` int pairs ``(system frame, recording frame)``; empty when the phoneme
+        sequences differ in length or either is missing.
+    """
+    if durations_sys is None or durations_ref is None or len(durations_sys) != len(durations_ref):
+        return np.zeros((0, 2), dtype=np.int64)
+    ds = np.asarray(durations_sys, dtype=np.int64)
+    dr = np.asarray(durations_ref, dtype=np.int64)
+    starts_s = np.concatenate([[0], np.cumsum(ds)[:-1]]) - offset_sys
+    starts_r = np.concatenate([[0], np.cumsum(dr)[:-1]]) - offset_ref
+    pairs = []
+    for s0, r0, a, b in zip(starts_s, starts_r, ds, dr):
+        if a <= 0 or b <= 0:
+            continue
+        m = max(a, b)
+        k = (np.arange(m) + 0.5) / m
+        pairs.append(np.stack([s0 + np.floor(k * a), r0 + np.floor(k * b)], axis=1))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    path = np.concatenate(pairs).astype(np.int64)
+    keep = (path[:, 0] >= 0) & (path[:, 1] >= 0)
+    if n_sys is not None:
+        keep &= path[:, 0] < n_sys
+    if n_ref is not None:
+        keep &= path[:, 1] < n_ref
+    return path[keep]
+
+
 #: interquartile range of a normal distribution in standard deviations (2 * 0.6745)
 IQR_PER_STD = 1.3490
 

@@ -51,6 +51,10 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("f0_gross_error", "gross pitch error (> 20 %)", "%", "f0", "lower", "mean", 100.0, 1),
     MetricSpec("f0_rmse_fine_cents", "F0 RMSE without gross errors", "cents", "f0", "lower", "mean", 1.0, 0),
     MetricSpec("f0_std_ratio", "F0 std ratio", "sys/rec", "f0", "closer to 1", "mean"),
+    MetricSpec("f0_rmse_phone_hz", "F0 RMSE, phone-aligned", "Hz", "f0_phones", "lower", "mean", 1.0, 1),
+    MetricSpec("log_f0_corr_phone", "log-F0 correlation, phone-aligned", "r", "f0_phones", "higher", "mean"),
+    MetricSpec("f0_gross_error_phone", "gross pitch error, phone-aligned", "%", "f0_phones", "lower", "mean",
+               100.0, 1),
     MetricSpec("duration_ratio", "duration ratio", "sys/rec", "duration", "closer to 1", "mean"),
     MetricSpec("word_duration_error", "word duration error", "ms", "word_durations", "lower", "mean", 1000.0, 0),
     MetricSpec("phone_duration_error", "phone duration error", "ms", "phone_durations", "lower", "mean", 1000.0, 0),
@@ -58,8 +62,10 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("pause_punct_ratio", "pause at punctuation ratio", "sys/rec", "pauses", "closer to 1", "ratio"),
     MetricSpec("pause_total", "all internal pauses", "s/clip", "pauses", "closer to rec", "mean"),
 )
-METRIC_GROUPS = ("distillmos", "wer", "mcd", "f0", "duration", "word_durations", "phone_durations", "pauses")
-_NEEDS_ANALYSIS = {"mcd", "f0", "duration", "pauses"}
+METRIC_GROUPS = ("distillmos", "wer", "mcd", "f0", "f0_phones", "duration", "word_durations", "phone_durations",
+                 "pauses")
+_NEEDS_ANALYSIS = {"mcd", "f0", "f0_phones", "duration", "pauses"}
+_NEEDS_PHONES = {"f0_phones", "phone_durations"}
 _NEEDS_ASR = {"wer", "word_durations", "pauses"}
 
 
@@ -314,17 +320,17 @@ def _measure_system(system: System, items: list[EvalItem], groups: list[str], ca
                     cache.save_json(cid, "distillmos", {"distillmos": score})
                     mos[cid] = score
                 bar.update(len(ids))
-    phones: dict[str, list | None] = {}
-    if "phone_durations" in groups:
+    phones: dict[str, dict] = {}
+    if _NEEDS_PHONES & set(groups):
         with _progress(len(items), f"{system.name}: forced alignment", progress) as bar:
             for it in items:
                 data = cache.load_json(it.clip_id, "phones")
-                if data is None:
+                if data is None or "all" not in data:  # "all": since the phone-aligned F0
                     t0 = time.perf_counter()
-                    data = {"durations": _spoken_phone_durations(it.text, cache.load_wave(it.clip_id))}
+                    data = _phone_alignment(it.text, cache.load_wave(it.clip_id))
                     timer.add("forced_alignment", time.perf_counter() - t0, 1)
                     cache.save_json(it.clip_id, "phones", data)
-                phones[it.clip_id] = data["durations"]
+                phones[it.clip_id] = data
                 bar.update()
     return wave_paths, analyses, transcripts, mos, phones
 
@@ -332,10 +338,12 @@ def _measure_system(system: System, items: list[EvalItem], groups: list[str], ca
 _FRONTEND: list = []
 
 
-def _spoken_phone_durations(text: str, wave: np.ndarray) -> list[int] | None:
-    """Frames (hop 256) of each spoken phoneme of ``text`` in ``wave``, by pocketsphinx forced
-    alignment (as `synthesis prepare` aligns the corpus); None where it finds no alignment.
-    The same instrument times the recording and every system."""
+def _phone_alignment(text: str, wave: np.ndarray) -> dict:
+    """Pocketsphinx forced alignment of ``text``'s phonemes in ``wave`` (as `synthesis prepare`
+    aligns the corpus): frames (hop 256) of every phoneme including pauses and edge silence
+    (``all``, positions from the start of the wave) and of the spoken ones alone
+    (``durations``); both None where it finds no alignment. The same instrument times the
+    recording and every system."""
     from synthesis.features.forced_alignment import IPA_TO_ARPABET, recording_durations
     from synthesis.text.phonemes import SYMBOLS
 
@@ -346,8 +354,10 @@ def _spoken_phone_durations(text: str, wave: np.ndarray) -> list[int] | None:
     analysis = _FRONTEND[0].analyse(text)
     durations = recording_durations(wave, analysis.phoneme_ids, analysis.word_index, len(wave) // 256)
     if durations is None:
-        return None
-    return [int(d) for i, d in zip(analysis.phoneme_ids, durations) if SYMBOLS[int(i)] in IPA_TO_ARPABET]
+        return {"durations": None, "all": None}
+    return {"durations": [int(d) for i, d in zip(analysis.phoneme_ids, durations)
+                          if SYMBOLS[int(i)] in IPA_TO_ARPABET],
+            "all": [int(d) for d in durations]}
 
 
 def _clip_metrics(groups: list[str], item: EvalItem, a_sys, a_ref, t_sys, t_ref, mos,
@@ -372,6 +382,12 @@ def _clip_metrics(groups: list[str], item: EvalItem, a_sys, a_ref, t_sys, t_ref,
         out.update(f0_rmse_hz=f0s.rmse_hz, f0_rmse_cents=f0s.rmse_cents, log_f0_corr=f0s.log_f0_corr,
                    f0_gross_error=f0s.gross_error_rate, f0_rmse_fine_cents=f0s.fine_rmse_cents,
                    f0_std_ratio=M.f0_std_ratio(a_sys.f0, a_ref.f0))
+    if "f0_phones" in groups:
+        path = M.phone_aligned_path((p_sys or {}).get("all"), (p_ref or {}).get("all"), a_sys.start_frame,
+                                    a_ref.start_frame, len(a_sys.f0), len(a_ref.f0))
+        f0p = M.f0_scores_on_path(a_sys.f0, a_ref.f0, path)
+        out.update(f0_rmse_phone_hz=f0p.rmse_hz, log_f0_corr_phone=f0p.log_f0_corr,
+                   f0_gross_error_phone=f0p.gross_error_rate)
     if "duration" in groups:
         out["duration_ratio"] = M.duration_ratio(a_sys.speech_seconds, a_ref.speech_seconds)
     if "word_durations" in groups:
@@ -381,7 +397,8 @@ def _clip_metrics(groups: list[str], item: EvalItem, a_sys, a_ref, t_sys, t_ref,
         out["word_duration_error"] = err
         out["word_duration_matched"] = n
     if "phone_durations" in groups:
-        err, n = M.phone_duration_error(p_ref, p_sys, 256 / SAMPLE_RATE)
+        err, n = M.phone_duration_error((p_ref or {}).get("durations"), (p_sys or {}).get("durations"),
+                                        256 / SAMPLE_RATE)
         out["phone_duration_error"] = err
         out["phone_duration_matched"] = n
     if "pauses" in groups:

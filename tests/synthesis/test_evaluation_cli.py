@@ -96,7 +96,7 @@ def test_a_checkpoint_the_loader_rejects_is_one_line(tiny, tmp_path, capsys, mon
 
 def test_small_real_run_scores_recordings_and_copy_synthesis(tiny, tmp_path, capsys):
     out = tmp_path / "result"
-    assert run(tiny, out, "--metrics", "mcd", "f0", "duration", "phone_durations", "--workers", "2") == 0
+    assert run(tiny, out, "--metrics", "mcd", "f0", "f0_phones", "duration", "phone_durations", "--workers", "2") == 0
     printed = capsys.readouterr().out
     assert "| MCD (DTW) | dB |" in printed
     res = json.loads((out / "results.json").read_text())
@@ -111,8 +111,13 @@ def test_small_real_run_scores_recordings_and_copy_synthesis(tiny, tmp_path, cap
     # pocketsphinx times the phonemes of every output: identical for the recordings themselves,
     # within a frame or two for copy synthesis (same timing, other waveform)
     assert summ["recordings"]["phone_duration_error"]["value"] == 0.0
+    # ... so the phone-aligned F0 of the recordings against themselves is exact, and copy
+    # synthesis (same melody, same timing) is compared frame by frame with its recording
+    assert summ["recordings"]["f0_rmse_phone_hz"]["value"] == 0.0
+    assert summ["recordings"]["log_f0_corr_phone"]["value"] == pytest.approx(1.0)
     for name in ("copy-world", "copy-griffinlim"):
         assert 0.0 < summ[name]["phone_duration_error"]["value"] < 0.02
+        assert 0.8 < summ[name]["log_f0_corr_phone"]["value"] < 1.0
         assert summ[name]["duration_ratio"]["value"] == pytest.approx(1.0, abs=0.05)
         assert 0.8 < summ[name]["log_f0_corr"]["value"] <= 1.0
         assert 0.8 < summ[name]["f0_std_ratio"]["value"] < 1.3
@@ -124,7 +129,7 @@ def test_small_real_run_scores_recordings_and_copy_synthesis(tiny, tmp_path, cap
 
     # A re-run takes everything from the cache: nothing is computed again.
     again = tmp_path / "again"
-    assert run(tiny, again, "--metrics", "mcd", "f0", "duration", "phone_durations", "--no-wavs") == 0
+    assert run(tiny, again, "--metrics", "mcd", "f0", "f0_phones", "duration", "phone_durations", "--no-wavs") == 0
     res2 = json.loads((again / "results.json").read_text())
     assert all(stages == {} for stages in res2["timings"].values())
     assert res2["summary"] == summ

@@ -287,3 +287,43 @@ def test_phone_duration_error_compares_equal_length_alignments_only():
     assert np.isnan(phone_duration_error([4, 10], [4, 10, 1], 0.01)[0])
     assert phone_duration_error(None, [1], 0.01)[1] == 0
     assert phone_duration_error([], [], 0.01)[1] == 0
+
+
+def test_phone_aligned_path_steps_through_each_phoneme_at_both_rates():
+    from synthesis.evaluation.metrics import phone_aligned_path
+
+    # phoneme 0: 2 system frames against 4 recording frames; phoneme 1 is missing on the
+    # system side (0 frames) and contributes nothing; phoneme 2: 3 against 3
+    path = phone_aligned_path([2, 0, 3], [4, 2, 3])
+    assert path.tolist() == [[0, 0], [0, 1], [1, 2], [1, 3], [2, 6], [3, 7], [4, 8]]
+    # both sides monotonic, every frame of a phoneme used
+    assert (np.diff(path, axis=0) >= 0).all()
+
+
+def test_phone_aligned_path_places_trimmed_features_and_drops_what_falls_outside():
+    from synthesis.evaluation.metrics import phone_aligned_path
+
+    # the features start 2 frames into the system's wave and 1 into the recording's; the
+    # recording's features hold 5 frames
+    path = phone_aligned_path([3, 4], [2, 5], offset_sys=2, offset_ref=1, n_ref=5)
+    assert path[:, 0].min() >= 0 and path[:, 1].max() < 5
+    # phoneme 0 (3 against 2 frames) keeps its last pair only, (0, 0); phoneme 1 (4 against 5)
+    # steps through frames 1-4 of each, its pair on recording frame 5 is dropped
+    assert path.tolist() == [[0, 0], [1, 1], [2, 2], [3, 3], [3, 4]]
+    # different phoneme sequences or a failed alignment: no pairs (the F0 scores become NaN)
+    assert phone_aligned_path([1, 2], [1, 2, 3]).shape == (0, 2)
+    assert phone_aligned_path(None, [1]).shape == (0, 2)
+    from synthesis.evaluation.metrics import f0_scores_on_path
+
+    assert np.isnan(f0_scores_on_path(np.ones(3), np.ones(3), phone_aligned_path(None, [1])).rmse_hz)
+
+
+def test_phone_aligned_f0_is_exact_where_dtw_on_spectra_has_nothing_to_hold_on_to():
+    from synthesis.evaluation.metrics import f0_scores_on_path, phone_aligned_path
+
+    # the same rising-then-falling melody spoken at two tempos, phoneme by phoneme
+    ref_d, sys_d = [10, 20, 10], [20, 10, 20]
+    ref = np.concatenate([np.linspace(100, 200, 10), np.linspace(200, 150, 20), np.linspace(150, 100, 10)])
+    sys_ = np.concatenate([np.linspace(100, 200, 20), np.linspace(200, 150, 10), np.linspace(150, 100, 20)])
+    scores = f0_scores_on_path(sys_, ref, phone_aligned_path(sys_d, ref_d))
+    assert scores.log_f0_corr > 0.98 and scores.rmse_hz < 6.0 and scores.gross_error_rate == 0.0
