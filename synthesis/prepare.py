@@ -15,7 +15,7 @@ import os
 import platform
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -42,6 +42,8 @@ class PrepareReport:
     n_computed: int
     seconds: float
     failures: list[str]
+    unaligned: dict[str, str] = field(default_factory=dict)   # clip id -> why pocketsphinx failed
+    pitch_levels: list = field(default_factory=list)   # ChapterPitch per chapter (features.pitch_levels)
 
 
 def _versions() -> dict:
@@ -118,10 +120,30 @@ def _clip_summary(root: Path, clip_id: str) -> dict:
     return summary
 
 
+def _pitch_levels(root: Path, clip_ids: list[str]) -> list:
+    """Each chapter's pitch level from the cached F0 (reads only the ``f0`` member of each file)."""
+    import numpy as np
+
+    from synthesis.features.pitch_levels import chapter_pitch_levels, clip_median_f0
+
+    medians = {}
+    for cid in clip_ids:
+        with np.load(clip_path(root, "acoustic", cid)) as a:
+            medians[cid] = clip_median_f0(a["f0"])
+    return chapter_pitch_levels(medians)
+
+
 def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None,
             acoustic_cfg: AcousticConfig | None = None, clip_ids: list[str] | None = None,
-            progress: bool = True, text_only: bool = False, acoustic_only: bool = False) -> PrepareReport:
+            progress: bool = True, text_only: bool = False, acoustic_only: bool = False,
+            max_unaligned: float = 0.05) -> PrepareReport:
     """Build (or complete) the feature cache of a corpus.
+
+    A clip that pocketsphinx cannot align (a transcript that does not match its recording, a
+    truncated file) is listed under ``unaligned`` in the manifest and left out of training by
+    ``load_items``, as long as such clips are at most ``max_unaligned`` of the corpus: on the
+    full LJSpeech one bad clip should not stop 13,100, while many failures mean the wrong
+    corpus, language or sample rate and stop the run.
 
     Args:
         corpus_root: an LJSpeech-layout folder.
@@ -133,6 +155,8 @@ def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None
     Raises:
         CacheError: the folder holds a cache made with another config.
         CorpusError: the corpus is unusable.
+        AlignmentError: more than ``max_unaligned`` of the clips could not be aligned.
+        SynthesisError: any other clip failed (nothing is listed in a manifest then).
     """
     from tqdm import tqdm
 
@@ -175,6 +199,7 @@ def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None
             todo.append((clip, sides))
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     failures: list[str] = []
+    unaligned: dict[str, str] = {}
     if todo:
         import multiprocessing as mp
 
@@ -191,12 +216,18 @@ def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None
                     cid = pending.pop(fut)
                     try:
                         fut.result()
+                    except AlignmentError as exc:
+                        unaligned[cid] = str(exc)
                     except SynthesisError as exc:
                         failures.append(f"{cid}: {exc}")
                     bar.update(1)
             bar.close()
     if failures:
         raise SynthesisError(f"{len(failures)} clips failed, first: {failures[0]}")
+    if len(unaligned) > max_unaligned * len(clips):
+        first = min(unaligned)
+        raise AlignmentError(f"{len(unaligned)} of {len(clips)} clips could not be aligned (more than "
+                             f"{max_unaligned:.0%}), first: {unaligned[first]}")
     if not acoustic_only and not text_only:
         entries = {}
         for clip in clips:
@@ -210,7 +241,9 @@ def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None
             "alignment": alignment_cfg,
             "versions": _versions(),
             "clips": entries,
+            "unaligned": dict(sorted(unaligned.items())),
         }
         write_json_atomic(out / "manifest.json", manifest)
+    levels = [] if text_only else _pitch_levels(out, [c.id for c in clips])
     return PrepareReport(out, len(clips), len(clips) - len(todo), len(todo),
-                         time.perf_counter() - t0, failures)
+                         time.perf_counter() - t0, failures, unaligned, levels)

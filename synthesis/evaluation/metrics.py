@@ -87,6 +87,8 @@ class F0Scores:
     n_frames: int
     gross_error_rate: float = float("nan")
     fine_rmse_cents: float = float("nan")
+    level_offset_cents: float = float("nan")
+    shape_rmse_cents: float = float("nan")
 
 
 def f0_scores_on_path(f0_sys: np.ndarray, f0_ref: np.ndarray, path: np.ndarray) -> F0Scores:
@@ -103,6 +105,11 @@ def f0_scores_on_path(f0_sys: np.ndarray, f0_ref: np.ndarray, path: np.ndarray) 
         Also the share of gross pitch errors (off by more than 20 %) and the RMSE in cents over
         the other frames: Harvest halves or doubles F0 on a few percent of the frames of
         resynthesised speech, and a few such frames dominate the plain RMSE.
+        And the split of the RMSE in cents into pitch level and contour shape
+        (``rmse_cents**2 == level_offset_cents**2 + shape_rmse_cents**2``): the mean log-ratio
+        over the frames (signed, system above the recording > 0) and the RMSE left after
+        removing it. A voice pitched an octave away everywhere has a large level offset and no
+        shape error; a flat melody at the right level the reverse.
     """
     fs = np.asarray(f0_sys, dtype=np.float64)[path[:, 0]]
     fr = np.asarray(f0_ref, dtype=np.float64)[path[:, 1]]
@@ -115,13 +122,15 @@ def f0_scores_on_path(f0_sys: np.ndarray, f0_ref: np.ndarray, path: np.ndarray) 
     cents = 1200.0 * np.log2(fs / fr)
     rmse_cents = float(np.sqrt(np.mean(cents ** 2)))
     ls, lr = np.log(fs), np.log(fr)
-    if n < 2 or ls.std() == 0 or lr.std() == 0:
+    if n < 2 or ls.std() < 1e-12 or lr.std() < 1e-12:  # a flat track (up to rounding) has no correlation
         corr = float("nan")
     else:
         corr = float(np.corrcoef(ls, lr)[0, 1])
     gross = np.abs(fs / fr - 1.0) > GROSS_ERROR_RATIO
     fine = float(np.sqrt(np.mean(cents[~gross] ** 2))) if (~gross).any() else float("nan")
-    return F0Scores(rmse_hz, rmse_cents, corr, n, float(gross.mean()), fine)
+    offset = float(cents.mean())
+    shape = float(np.sqrt(np.mean((cents - offset) ** 2)))
+    return F0Scores(rmse_hz, rmse_cents, corr, n, float(gross.mean()), fine, offset, shape)
 
 
 def phone_aligned_path(durations_sys, durations_ref, offset_sys: int = 0, offset_ref: int = 0,

@@ -50,6 +50,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("log_f0_corr", "log-F0 correlation", "r", "f0", "higher", "mean"),
     MetricSpec("f0_gross_error", "gross pitch error (> 20 %)", "%", "f0", "lower", "mean", 100.0, 1),
     MetricSpec("f0_rmse_fine_cents", "F0 RMSE without gross errors", "cents", "f0", "lower", "mean", 1.0, 0),
+    MetricSpec("f0_level_error_cents", "F0 level error (|mean log-ratio|)", "cents", "f0", "lower", "mean", 1.0, 0),
+    MetricSpec("f0_rmse_shape_cents", "F0 RMSE, level removed", "cents", "f0", "lower", "mean", 1.0, 0),
     MetricSpec("f0_std_ratio", "F0 std ratio", "sys/rec", "f0", "closer to 1", "mean"),
     MetricSpec("f0_rmse_phone_hz", "F0 RMSE, phone-aligned", "Hz", "f0_phones", "lower", "mean", 1.0, 1),
     MetricSpec("log_f0_corr_phone", "log-F0 correlation, phone-aligned", "r", "f0_phones", "higher", "mean"),
@@ -381,6 +383,7 @@ def _clip_metrics(groups: list[str], item: EvalItem, a_sys, a_ref, t_sys, t_ref,
         f0s = M.f0_scores_on_path(a_sys.f0, a_ref.f0, path)
         out.update(f0_rmse_hz=f0s.rmse_hz, f0_rmse_cents=f0s.rmse_cents, log_f0_corr=f0s.log_f0_corr,
                    f0_gross_error=f0s.gross_error_rate, f0_rmse_fine_cents=f0s.fine_rmse_cents,
+                   f0_level_error_cents=abs(f0s.level_offset_cents), f0_rmse_shape_cents=f0s.shape_rmse_cents,
                    f0_std_ratio=M.f0_std_ratio(a_sys.f0, a_ref.f0))
     if "f0_phones" in groups:
         path = M.phone_aligned_path((p_sys or {}).get("all"), (p_ref or {}).get("all"), a_sys.start_frame,

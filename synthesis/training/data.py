@@ -45,7 +45,8 @@ def text_item_arrays(text_arrays: dict) -> dict[str, np.ndarray]:
 
 def load_items(cache: str | Path, clip_ids: list[str] | tuple[str, ...], feature_kind: str,
                expected_hashes: dict[str, str] | None = None) -> list[ClipItem]:
-    """Read clips from a cache (refusing one built with other configs than ``expected_hashes``)."""
+    """Read clips from a cache (refusing one built with other configs than ``expected_hashes``);
+    clips the cache lists as unaligned (pocketsphinx failed on them) are left out."""
     cache = Path(cache)
     manifest = read_manifest(cache)
     expected_hashes = expected_hashes or {}
@@ -57,6 +58,9 @@ def load_items(cache: str | Path, clip_ids: list[str] | tuple[str, ...], feature
     missing = [c for c in clip_ids if c not in manifest["clips"]]
     if missing:
         raise CacheError(f"{cache}: {len(missing)} clips of the split are not in the cache (first {missing[0]})")
+    # clips pocketsphinx could not align (`synthesis prepare` warned and listed them) are left out
+    unaligned = set(manifest.get("unaligned") or {}) if alignment_hash else set()
+    clip_ids = [c for c in clip_ids if c not in unaligned]
     items = []
     for cid in clip_ids:
         a = read_clip(cache, "acoustic", cid, hashes["acoustic"])

@@ -97,6 +97,21 @@ def test_f0_shifted_by_a_known_ratio():
     assert s.rmse_hz == pytest.approx(np.sqrt(np.mean((ref[both] * (2 ** (1 / 12) - 1)) ** 2)), rel=1e-9)
     assert s.log_f0_corr == pytest.approx(1.0, abs=1e-12)
     assert s.gross_error_rate == 0.0 and s.fine_rmse_cents == pytest.approx(100.0, rel=1e-9)
+    # a pure level shift: all of the error is level, none is contour
+    assert s.level_offset_cents == pytest.approx(100.0, rel=1e-9)
+    assert s.shape_rmse_cents == pytest.approx(0.0, abs=1e-6)
+
+
+def test_f0_error_splits_into_level_and_contour():
+    t = np.linspace(0, 1, 200)
+    ref = 200 * 2 ** (300 * np.sin(2 * np.pi * 3 * t) / 1200)    # +-300 cents of melody
+    flat_low = np.full(200, 200 * 2 ** (-1200 / 1200))           # monotone an octave down
+    path = np.stack([np.arange(200), np.arange(200)], axis=1)
+    s = M.f0_scores_on_path(flat_low, ref, path)
+    assert s.level_offset_cents == pytest.approx(-1200.0, abs=1.0)   # signed: the system is lower
+    assert s.shape_rmse_cents == pytest.approx(300 / np.sqrt(2), rel=0.01)  # the melody it lacks
+    assert s.rmse_cents ** 2 == pytest.approx(s.level_offset_cents ** 2 + s.shape_rmse_cents ** 2, rel=1e-9)
+    assert np.isnan(s.log_f0_corr)   # a flat contour has no correlation
 
 
 def test_octave_errors_are_counted_apart_from_the_melody():

@@ -158,19 +158,34 @@ def test_bad_alignment_setting_is_a_config_error(tmp_path):
 
 
 
-def test_prepare_stops_in_one_line_when_a_clip_cannot_be_aligned(tmp_path, corpus, capsys):
-    """A recording far too short for its script (a truncated file): no manifest, exit 2."""
+def test_unalignable_clips_stop_prepare_or_are_left_out_of_training(tmp_path, corpus, capsys):
+    """A recording far too short for its script (a truncated file). Over the allowed share of
+    unalignable clips (default 5 %): one line, exit 2, no manifest. Within it: the cache is
+    finished, the clip is listed under 'unaligned' and training leaves it out."""
+    import json
+
     import soundfile as sf
 
     from synthesis.cli import main
+    from synthesis.training.data import load_items
     from tests.synthesis.conftest import make_mini_corpus
 
-    root = make_mini_corpus(tmp_path / "mini", corpus, ["LJ001-0002"])
+    root = make_mini_corpus(tmp_path / "mini", corpus, ["LJ001-0002", "LJ001-0008"])
     wav = root / "wavs" / "LJ001-0002.wav"
     wave, sr = sf.read(wav)
     sf.write(wav, wave[: int(0.15 * sr)], sr)
     out = tmp_path / "cache"
     assert main(["prepare", "--corpus", str(root), "--out", str(out), "--workers", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "LJ001-0002" in err[0] and ("do not fit" in err[0] or "alignment" in err[0])
+    assert len(err) == 1 and "1 of 2 clips could not be aligned" in err[0] and "LJ001-0002" in err[0]
+    assert "do not fit" in err[0] or "alignment" in err[0]
     assert not (out / "manifest.json").exists()
+
+    assert main(["prepare", "--corpus", str(root), "--out", str(out), "--workers", "1", "--quiet",
+                 "--max-unaligned", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "warning: 1 clips could not be aligned and are left out of training" in printed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest["unaligned"]) == ["LJ001-0002"]
+    items = load_items(out, ["LJ001-0002", "LJ001-0008"], "world")
+    assert [it.id for it in items] == ["LJ001-0008"] and "durations" in items[0].arrays

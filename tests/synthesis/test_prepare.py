@@ -2,6 +2,7 @@
 refusal of a cache built with another config, and training data read back from it."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -35,7 +36,12 @@ def test_cache_layout_and_dtypes(prepared):
 def test_rerun_skips_and_other_config_is_refused(prepared, capsys):
     root, out = prepared
     assert main(["prepare", "--corpus", str(root), "--out", str(out), "--quiet"]) == 0
-    assert "(2 already done, 0 computed)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "(2 already done, 0 computed)" in printed
+    # the pitch-level check reads the cached F0: both clips are LJ001 (~200 Hz), no warning
+    level = re.search(r"median F0 per chapter: LJ001 (\d+) Hz \(2\)", printed)
+    assert level and 150 < int(level.group(1)) < 280
+    assert "warning" not in printed
     original = (out / "manifest.json").read_text()
     manifest = json.loads(original)
     manifest["acoustic"]["hash"] = "0123456789abcdef"
