@@ -4,7 +4,7 @@
 # the committed recipe (configs/baseline_cpu.toml + duration pass, configs/camp_stage1.toml,
 # configs/camp_stage2.toml). Results: docs/camp.md ("One pitch level").
 #
-#   scripts/experiment_one_pitch_level.sh [setup|baseline|camp|evaluate|all]
+#   scripts/experiment_one_pitch_level.sh [setup|baseline|camp|kathaka|evaluate|all]
 #
 # Nothing is copied: the corpus view in runs/lj12/corpus links to the shared wavs, and its
 # feature cache links to cache/ljspeech-mini's files (run `synthesis prepare --out
@@ -44,6 +44,8 @@ if want setup; then
   config configs/baseline_durations.toml $R/baseline_durations.toml $R/baseline/best.pt
   config configs/camp_stage1.toml $R/camp_stage1.toml
   config configs/camp_stage2.toml $R/camp_stage2.toml $R/camp_stage1/best.pt
+  config configs/kathaka_stage1.toml $R/kathaka_stage1.toml
+  config configs/kathaka_stage2.toml $R/kathaka_stage2.toml $R/kathaka_stage1/best.pt
 fi
 if want baseline; then
   "$SYN" train --system baseline --config $R/baseline.toml --out $R/baseline --max-minutes 0 --quiet
@@ -58,9 +60,16 @@ if want camp; then
   "$SYN" export-checkpoint $R/camp_stage2 --out $R/exports/camp
   "$SYN" export-checkpoint $R/camp_stage2 --out $R/exports/camp_oracle --mode oracle
 fi
+if want kathaka; then
+  "$SYN" train --system kathaka --stage 1 --config $R/kathaka_stage1.toml --out $R/kathaka_stage1 --max-minutes 0 --quiet
+  [[ -f $R/kathaka_stage2/done ]] || { "$SYN" train --system kathaka --stage 2 --sampler both \
+      --config $R/kathaka_stage2.toml --out $R/kathaka_stage2 --quiet && touch $R/kathaka_stage2/done; }
+  "$SYN" export-checkpoint $R/kathaka_stage2 --out $R/exports/kathaka
+fi
 if want evaluate; then
-  "$SYN" evaluate --no-wavs --copy-vocoder world --metrics mcd f0 duration --compare-to baseline \
+  "$SYN" evaluate --force --no-wavs --copy-vocoder world --metrics mcd f0 duration --compare-to baseline \
       --corpus $R/corpus --split-file $R/split.json --out out/eval-lj12 \
       --checkpoint baseline=$R/exports/baseline/model.pt --checkpoint camp=$R/exports/camp/model.pt \
-      --checkpoint camp-oracle=$R/exports/camp_oracle/model.pt
+      --checkpoint camp-oracle=$R/exports/camp_oracle/model.pt \
+      $([[ -f $R/exports/kathaka/model.pt ]] && echo --checkpoint kathaka-both=$R/exports/kathaka/model.pt)
 fi
