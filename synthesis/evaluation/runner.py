@@ -50,7 +50,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("log_f0_corr", "log-F0 correlation", "r", "f0", "higher", "mean"),
     MetricSpec("f0_gross_error", "gross pitch error (> 20 %)", "%", "f0", "lower", "mean", 100.0, 1),
     MetricSpec("f0_rmse_fine_cents", "F0 RMSE without gross errors", "cents", "f0", "lower", "mean", 1.0, 0),
-    MetricSpec("f0_level_error_cents", "F0 level error (|mean log-ratio|)", "cents", "f0", "lower", "mean", 1.0, 0),
+    MetricSpec("f0_level_error_cents", "F0 level error", "cents", "f0", "lower", "mean", 1.0, 0),
     MetricSpec("f0_rmse_shape_cents", "F0 RMSE, level removed", "cents", "f0", "lower", "mean", 1.0, 0),
     MetricSpec("f0_std_ratio", "F0 std ratio", "sys/rec", "f0", "closer to 1", "mean"),
     MetricSpec("f0_rmse_phone_hz", "F0 RMSE, phone-aligned", "Hz", "f0_phones", "lower", "mean", 1.0, 1),
