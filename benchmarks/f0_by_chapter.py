@@ -22,13 +22,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import wilcoxon
 
+from synthesis.corpus import chapter_of as chapter
+
 METRICS = [("f0_rmse_hz", "F0 RMSE (Hz)", "{:.1f}"), ("f0_level_error_cents", "level err. (c)", "{:.0f}"),
            ("f0_rmse_shape_cents", "level-removed RMSE (c)", "{:.0f}"), ("log_f0_corr", "log-F0 r", "{:.2f}"),
            ("f0_std_ratio", "F0 std ratio", "{:.2f}")]
-
-
-def chapter(clip_id: str) -> str:
-    return clip_id.split("-")[0]
 
 
 def cache_pitch(cache: Path) -> dict[str, list[float]]:

@@ -36,6 +36,12 @@ def default_corpus_path() -> Path:
     return REPO_ROOT.parent / "shared" / "corpora" / "ljspeech-mini"
 
 
+def chapter_of(clip_id: str) -> str:
+    """LJSpeech ids are CHAPTER-NNNN (LJ001-0001): the chapter is the split's stratum (and an
+    id without a dash is a chapter of its own)."""
+    return clip_id.split("-", 1)[0]
+
+
 @dataclass(frozen=True)
 class Clip:
     """One metadata line: the clip id, its raw and normalised text, and where its wav lies."""
@@ -48,8 +54,7 @@ class Clip:
 
     @property
     def chapter(self) -> str:
-        # LJSpeech ids are CHAPTER-NNNN (LJ001-0001); the chapter is the split's stratum.
-        return self.id.split("-", 1)[0]
+        return chapter_of(self.id)
 
 
 @dataclass(frozen=True)
@@ -299,7 +304,7 @@ def make_split(clip_ids: list[str], seed: int = 1234, n_test: int = 40, n_valida
         raise CorpusError(f"corpus has {len(ids)} usable clips, too few for {n_test} test + {n_validation} validation")
     chapters: dict[str, list[str]] = {}
     for cid in ids:
-        chapters.setdefault(cid.split("-", 1)[0], []).append(cid)
+        chapters.setdefault(chapter_of(cid), []).append(cid)
     sizes = {ch: len(v) for ch, v in chapters.items()}
     test_alloc = _allocate(sizes, n_test)
     remaining = {ch: sizes[ch] - test_alloc[ch] for ch in sizes}

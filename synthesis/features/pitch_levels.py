@@ -13,10 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synthesis.corpus import chapter_of
+
 #: a chapter whose median F0 is further than this from the median chapter is reported; reading
 #: style moves a speaker's level by a few semitones, an octave is another voice or a processing
 #: accident
 OUTLIER_SEMITONES = 5.0
+#: fewer clips than this do not establish a chapter's level (ids without chapters are one each)
+MIN_CLIPS = 5
 
 
 @dataclass(frozen=True)
@@ -24,13 +28,11 @@ class ChapterPitch:
     chapter: str
     n_clips: int
     median_hz: float
-    low_hz: float        # 10th percentile of the chapter's clip medians
-    high_hz: float       # 90th percentile
     semitones_from_typical: float   # against the median of the chapter medians
 
     @property
     def outlier(self) -> bool:
-        return abs(self.semitones_from_typical) > OUTLIER_SEMITONES
+        return self.n_clips >= MIN_CLIPS and abs(self.semitones_from_typical) > OUTLIER_SEMITONES
 
 
 def clip_median_f0(f0: np.ndarray) -> float | None:
@@ -38,11 +40,6 @@ def clip_median_f0(f0: np.ndarray) -> float | None:
     f0 = np.asarray(f0, dtype=np.float64)
     voiced = f0[f0 > 0]
     return float(np.median(voiced)) if len(voiced) else None
-
-
-def chapter_of(clip_id: str) -> str:
-    """LJSpeech ids are CHAPTER-NNNN; an id without a dash is its own corpus-wide chapter."""
-    return clip_id.split("-", 1)[0] if "-" in clip_id else "all"
 
 
 def chapter_pitch_levels(clip_medians: dict[str, float]) -> list[ChapterPitch]:
@@ -55,8 +52,7 @@ def chapter_pitch_levels(clip_medians: dict[str, float]) -> list[ChapterPitch]:
         return []
     medians = {ch: float(np.median(v)) for ch, v in groups.items()}
     typical = float(np.median(list(medians.values())))
-    return [ChapterPitch(ch, len(v), medians[ch], float(np.percentile(v, 10)), float(np.percentile(v, 90)),
-                         12.0 * float(np.log2(medians[ch] / typical)))
+    return [ChapterPitch(ch, len(v), medians[ch], 12.0 * float(np.log2(medians[ch] / typical)))
             for ch, v in sorted(groups.items())]
 
 
