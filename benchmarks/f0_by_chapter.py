@@ -23,6 +23,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from synthesis.corpus import chapter_of as chapter
+from synthesis.features.pitch_levels import clip_median_f0
 
 METRICS = [("f0_rmse_hz", "F0 RMSE (Hz)", "{:.1f}"), ("f0_level_error_cents", "level err. (c)", "{:.0f}"),
            ("f0_rmse_shape_cents", "level-removed RMSE (c)", "{:.0f}"), ("log_f0_corr", "log-F0 r", "{:.2f}"),
@@ -33,10 +34,9 @@ def cache_pitch(cache: Path) -> dict[str, list[float]]:
     per = defaultdict(list)
     for p in sorted((cache / "acoustic").glob("*.npz")):
         with np.load(p) as a:
-            f0 = a["f0"]
-        voiced = f0[f0 > 0]
-        if len(voiced):
-            per[chapter(p.stem)].append(float(np.median(voiced)))
+            hz = clip_median_f0(a["f0"])
+        if hz is not None:
+            per[chapter(p.stem)].append(hz)
     return per
 
 

@@ -32,6 +32,7 @@ from synthesis.features.cache import (
     write_json_atomic,
 )
 from synthesis.features.forced_alignment import AlignmentError, aligner_config
+from synthesis.features.pitch_levels import chapter_pitch_levels, clip_median_f0
 
 
 @dataclass
@@ -114,23 +115,11 @@ def _clip_summary(root: Path, clip_id: str) -> dict:
     summary = {}
     with np.load(clip_path(root, "acoustic", clip_id)) as a:
         summary["n_frames"] = int(a["log_mel"].shape[0])
+        summary["median_f0_hz"] = clip_median_f0(a["f0"])   # for the pitch check per chapter
     with np.load(clip_path(root, "text", clip_id)) as t:
         summary["n_phonemes"] = int(t["phoneme_ids"].shape[0])
         summary["n_words"] = int(t["word_pos"].shape[0])
     return summary
-
-
-def _pitch_levels(root: Path, clip_ids: list[str]) -> list:
-    """Each chapter's pitch level from the cached F0 (reads only the ``f0`` member of each file)."""
-    import numpy as np
-
-    from synthesis.features.pitch_levels import chapter_pitch_levels, clip_median_f0
-
-    medians = {}
-    for cid in clip_ids:
-        with np.load(clip_path(root, "acoustic", cid)) as a:
-            medians[cid] = clip_median_f0(a["f0"])
-    return chapter_pitch_levels(medians)
 
 
 def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None,
@@ -244,6 +233,8 @@ def prepare(corpus_root: str | Path, out: str | Path, workers: int | None = None
             "unaligned": dict(sorted(unaligned.items())),
         }
         write_json_atomic(out / "manifest.json", manifest)
-    levels = [] if text_only else _pitch_levels(out, [c.id for c in clips])
+        levels = chapter_pitch_levels({cid: e["median_f0_hz"] for cid, e in entries.items()})
+    else:
+        levels = []
     return PrepareReport(out, len(clips), len(clips) - len(todo), len(todo),
                          time.perf_counter() - t0, failures, unaligned, levels)
