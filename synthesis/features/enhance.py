@@ -89,6 +89,15 @@ def spectral_dims(feature_kind: str, dim: int, n_mcep: int = 60) -> np.ndarray:
     raise ValueError(f"unknown acoustic feature kind {feature_kind!r} (world, log_mel)")
 
 
+def log_f0_dim(feature_kind: str, n_mcep: int = 60) -> int | None:
+    """Index of the log-F0 dimension of a feature layout (None for log-mel, which has none)."""
+    if feature_kind == "world":
+        return n_mcep
+    if feature_kind == "log_mel":
+        return None
+    raise ValueError(f"unknown acoustic feature kind {feature_kind!r} (world, log_mel)")
+
+
 def scale_variance(x: np.ndarray, target_var: np.ndarray, strength: float,
                    max_scale: float = MAX_GV_SCALE) -> np.ndarray:
     """Stretch each column of ``x`` [T, d] around its mean so its variance moves to ``target_var``

@@ -329,6 +329,7 @@ class Backbone(nn.Module):
         cont = (~self.binary_mask).float()
         n_cont = fm.sum() * cont.sum()
         dim_weight = cont * self._cepstral_weights(float(weights.get("cepstral_weighting", 0.0)))
+        dim_weight = dim_weight * self._f0_weight(float(weights.get("f0", 1.0)))
         losses = {}
         for name in ("before", "after"):
             err = (out[name] - target).abs() * dim_weight * fm[..., None]
@@ -362,6 +363,21 @@ class Backbone(nn.Module):
         # losses, never part of the total.
         losses.update({k: v.detach() for k, v in out.get("prosody_metrics", {}).items()})
         return losses
+
+    def _f0_weight(self, weight: float) -> torch.Tensor:
+        """Per-dim factor [D]: ``weight`` on WORLD log-F0, 1 elsewhere.
+
+        With every target dim normalised, log-F0 is one of 63 continuous dims, so the decoder
+        learns pitch from a sixty-third of the feature loss; a larger weight makes it follow what
+        the conditioning (a prosody vector) says about pitch.
+        """
+        w = torch.ones_like(self.target_std)
+        from synthesis.features.enhance import log_f0_dim
+
+        dim = log_f0_dim(self.cfg.feature_kind)
+        if dim is not None and weight != 1.0:
+            w[dim] = weight
+        return w
 
     def _cepstral_weights(self, gamma: float) -> torch.Tensor:
         """Per-dim loss weights [D]: 1, except WORLD mel-cepstra c1..c59 weighted by

@@ -72,6 +72,9 @@ class TrainConfig:
         delta = loss.get("delta", 0.0)
         if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta <= 10:
             raise ConfigError(f"{where}: [loss] delta must be a number in [0, 10], got {delta!r}")
+        f0_weight = loss.get("f0", 1.0)
+        if isinstance(f0_weight, bool) or not isinstance(f0_weight, (int, float)) or not 0 <= f0_weight <= 100:
+            raise ConfigError(f"{where}: [loss] f0 must be a number in [0, 100], got {f0_weight!r}")
         if model.feature_kind not in ("world", "log_mel"):
             raise ConfigError(f"{where}: [model] feature_kind must be 'world' or 'log_mel', got {model.feature_kind!r}")
         if model.alignment not in ("learned", "forced"):

@@ -188,6 +188,27 @@ def test_cepstral_weighting_follows_the_cepstral_scale():
     assert torch.equal(mel._cepstral_weights(1.0), torch.ones(80))
 
 
+def test_f0_weight_scales_only_the_log_f0_error():
+    """loss.f0: the WORLD log-F0 dimension's error counts `f0` times; no other dim changes, and a
+    log-mel model (no F0 dimension) is unaffected."""
+    model = build_model(ModelConfig(**TINY))
+    w = model._f0_weight(10.0)
+    assert w[60] == 10.0 and torch.equal(torch.cat([w[:60], w[61:]]), torch.ones(63))
+    assert torch.equal(model._f0_weight(1.0), torch.ones(64))
+    batch = collate([fake_item(np.random.default_rng(2), 6, 30)])
+    with torch.no_grad():
+        out = model(batch)
+    target = (batch["target"] - model.target_mean) / model.target_std
+    exact = model.losses(batch, {**out, "after": target.clone(), "before": target.clone()}, 0, {})
+    for d, factor in ((60, 10.0), (5, 1.0)):
+        out_d = {**out, "after": target.clone(), "before": target.clone()}
+        out_d["after"][..., d] += 1.0
+        plain, weighted = (model.losses(batch, out_d, 0, {"f0": f})["feat_after"] for f in (1.0, 10.0))
+        assert torch.isclose(weighted - exact["feat_after"], factor * (plain - exact["feat_after"]), rtol=1e-4)
+    mel = build_model(ModelConfig(**{**TINY, "feature_kind": "log_mel", "out_dim": 80, "binary_dims": ()}))
+    assert torch.equal(mel._f0_weight(10.0), torch.ones(80))
+
+
 def test_phone_position_features_locate_frames_inside_their_phoneme():
     """Each frame gets its relative position in its phoneme (sin/cos harmonics) and the phoneme's
     log length; padded frames get zeros; frames at the same place in equal phonemes agree."""

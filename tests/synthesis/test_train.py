@@ -134,7 +134,8 @@ def test_bad_config_files(tmp_path):
 
 @pytest.mark.parametrize(("key", "value"), [
     ("cepstral_weighting", '"yes"'), ("cepstral_weighting", "-1"), ("cepstral_weighting", "3.5"),
-    ("cepstral_weighting", "true"), ("delta", '"yes"'), ("delta", "-1"), ("delta", "11"), ("delta", "false")])
+    ("cepstral_weighting", "true"), ("delta", '"yes"'), ("delta", "-1"), ("delta", "11"), ("delta", "false"),
+    ("f0", '"high"'), ("f0", "-2"), ("f0", "101"), ("f0", "true")])
 def test_bad_loss_weights_are_refused(tmp_path, key, value):
     from synthesis.errors import ConfigError
 
