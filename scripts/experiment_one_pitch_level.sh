@@ -1,36 +1,37 @@
 #!/usr/bin/env bash
-# Baseline against CAMP on one pitch level: ljspeech-mini without LJ003 (whose clips sit about
-# an octave below LJ001/LJ002, docs/corpus.md), with its own seeded split. Everything else is
-# the committed recipe (configs/baseline_cpu.toml + duration pass, configs/camp_stage1.toml,
-# configs/camp_stage2.toml). Results: docs/camp.md ("One pitch level").
+# Baseline, CAMP and Kathaka on one pitch level: ljspeech-mini without LJ003 (whose files are
+# pitched about an octave down and very likely altered, docs/corpus.md), with the split
+# `synthesis corpus split --exclude-chapter LJ003` gives. Everything else is the committed
+# recipe (configs/baseline_cpu.toml + duration pass, configs/camp_stage1.toml,
+# configs/camp_stage2.toml, configs/kathaka_stage{1,2}.toml). Results: docs/camp.md ("One pitch
+# level", "Weighting log-F0 in the loss").
 #
 #   scripts/experiment_one_pitch_level.sh [setup|baseline|camp|kathaka|evaluate|ablations|all]
 #
 # `ablations` (not part of `all`) trains the stage-2 ablations of configs/camp_stage2_<a>.toml on
 # this stage 1 and evaluates them against this baseline.
 #
-# A variant of the recipe trains in its own folder on the same corpus view and split:
-#   R=runs/lj12-f0 F0_WEIGHT=10 scripts/experiment_one_pitch_level.sh all
-# (F0_WEIGHT: [loss] f0 of every config that trains the decoder, docs/synthesis.md)
+# A variant of the recipe trains in its own folder on the same split:
+#   R=runs/lj12-f030 F0_WEIGHT=30 scripts/experiment_one_pitch_level.sh all
+# (F0_WEIGHT: [loss] f0 of every config that trains a decoder, docs/synthesis.md)
 #
-# Nothing is copied: the corpus view in runs/lj12/corpus links to the shared wavs, and its
-# feature cache links to cache/ljspeech-mini's files (run `synthesis prepare --out
-# cache/ljspeech-mini` first). Each training resumes from its RUN/last.pt.
+# Reads the feature cache of the whole corpus (run `synthesis prepare --out cache/ljspeech-mini`
+# first); the split leaves LJ003 out. Each training resumes from its RUN/last.pt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SYN=${SYN:-.venv/bin/synthesis}
-SRC_CORPUS=${SRC_CORPUS:-../shared/corpora/ljspeech-mini}
-SRC_CACHE=${SRC_CACHE:-cache/ljspeech-mini}
+CORPUS=${CORPUS:-../shared/corpora/ljspeech-mini}
+CACHE=${CACHE:-cache/ljspeech-mini}
 DROP=${DROP:-LJ003}
-V=runs/lj12                    # the corpus view, its cache and split
-R=${R:-$V}                     # the runs
+SPLIT=${SPLIT:-data/splits/$(basename "$CORPUS")-no-${DROP,,}.json}
+R=${R:-runs/lj12}              # the runs
 EVAL=${EVAL:-out/eval-${R#runs/}}
 WHAT=${1:-all}
 ABLATIONS=${ABLATIONS:-bert_only syntax_only no_pos no_word_class no_noun_chunk no_punctuation}
 want() { [[ $WHAT == all || $WHAT == "$1" ]]; }
 
-config() {  # SRC DST [stage1 path]: the committed config on the view's cache and split
-  sed -e "s#^cache = .*#cache = \"$V/cache\"\nsplit = \"$V/split.json\"#" \
+config() {  # SRC DST [stage1 path]: the committed config on the cache and the split without $DROP
+  sed -e "s#^cache = .*#cache = \"$CACHE\"\nsplit = \"$SPLIT\"#" \
       ${3:+-e "s#^stage1 = .*#stage1 = \"$3\"#"} "$1" > "$2"
 }
 decoder_config() {  # SRC DST: config() plus the F0 weight of the feature loss
@@ -39,23 +40,8 @@ decoder_config() {  # SRC DST: config() plus the F0 weight of the feature loss
 }
 
 if want setup; then
-  mkdir -p $V/corpus/wavs $V/cache $R
-  if [[ ! -f $V/split.json ]]; then
-    grep -v "^$DROP-" "$SRC_CORPUS/metadata.csv" > $V/corpus/metadata.csv
-    src_wavs=$(cd "$SRC_CORPUS/wavs" && pwd)
-    cut -d'|' -f1 $V/corpus/metadata.csv | while read -r id; do
-      ln -sf "$src_wavs/$id.wav" "$V/corpus/wavs/$id.wav"
-    done
-    src_cache=$(cd "$SRC_CACHE" && pwd)
-    for side in acoustic text alignment; do
-      mkdir -p $V/cache/$side
-      cut -d'|' -f1 $V/corpus/metadata.csv | while read -r id; do
-        ln -sf "$src_cache/$side/$id.npz" "$V/cache/$side/$id.npz"
-      done
-    done
-    "$SYN" prepare --corpus $V/corpus --out $V/cache --quiet     # all clips found done: writes the manifest
-    "$SYN" corpus split $V/corpus --out $V/split.json
-  fi
+  mkdir -p $R
+  [[ -f $SPLIT ]] || "$SYN" corpus split "$CORPUS" --exclude-chapter "$DROP" --out "$SPLIT"
   decoder_config configs/baseline_cpu.toml $R/baseline.toml
   config configs/baseline_durations.toml $R/baseline_durations.toml $R/baseline/best.pt
   decoder_config configs/camp_stage1.toml $R/camp_stage1.toml
@@ -84,7 +70,7 @@ if want kathaka; then
 fi
 if want evaluate; then
   "$SYN" evaluate --force --no-wavs --copy-vocoder world --metrics mcd f0 duration --compare-to baseline \
-      --corpus $V/corpus --split-file $V/split.json --out $EVAL \
+      --corpus "$CORPUS" --split-file "$SPLIT" --out $EVAL \
       --checkpoint baseline=$R/exports/baseline/model.pt --checkpoint camp=$R/exports/camp/model.pt \
       --checkpoint camp-oracle=$R/exports/camp_oracle/model.pt \
       $([[ -f $R/exports/kathaka/model.pt ]] && echo --checkpoint kathaka-both=$R/exports/kathaka/model.pt)
@@ -99,6 +85,6 @@ if [[ $WHAT == ablations ]]; then
     args+=(--checkpoint "camp-$a=$R/exports/camp_$a/model.pt")
   done
   "$SYN" evaluate --force --no-wavs --copy-vocoder world --metrics mcd f0 duration --compare-to baseline \
-      --corpus $V/corpus --split-file $V/split.json --out $EVAL-ablations \
+      --corpus "$CORPUS" --split-file "$SPLIT" --out $EVAL-ablations \
       --checkpoint baseline=$R/exports/baseline/model.pt --checkpoint camp=$R/exports/camp/model.pt "${args[@]}"
 fi

@@ -12,7 +12,7 @@ import json
 import os
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -253,6 +253,8 @@ class Split:
     train: tuple[str, ...]
     validation: tuple[str, ...]
     test: tuple[str, ...]
+    #: chapters left out of every subset (`synthesis corpus split --exclude-chapter`)
+    excluded_chapters: tuple[str, ...] = ()
 
     def subset(self, name: str) -> tuple[str, ...]:
         if name not in ("train", "validation", "test"):
@@ -260,11 +262,13 @@ class Split:
         return getattr(self, name)
 
     def to_json(self) -> dict:
+        excluded = {"excluded_chapters": list(self.excluded_chapters)} if self.excluded_chapters else {}
         return {
             "format_version": SPLIT_FORMAT_VERSION,
             "corpus": self.corpus,
             "fingerprint": self.fingerprint,
             "seed": self.seed,
+            **excluded,
             "counts": {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)},
             "train": list(self.train),
             "validation": list(self.validation),
@@ -321,13 +325,25 @@ def make_split(clip_ids: list[str], seed: int = 1234, n_test: int = 40, n_valida
     return Split(corpus_name, fingerprint, seed, tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test)))
 
 
-def split_corpus(root: str | Path, seed: int = 1234, n_test: int = 40, n_validation: int = 20) -> Split:
-    """Split the usable clips of a corpus (clips with problems are left out of every subset)."""
+def split_corpus(root: str | Path, seed: int = 1234, n_test: int = 40, n_validation: int = 20,
+                 exclude_chapters: tuple[str, ...] = ()) -> Split:
+    """Split the usable clips of a corpus (clips with problems are left out of every subset).
+
+    ``exclude_chapters`` leaves whole chapters out of every subset (in ljspeech-mini, LJ003,
+    whose files are very likely altered: docs/corpus.md); the split is then the one the corpus
+    without those chapters would get.
+    """
     report = check_corpus(root)
     corpus = read_corpus(root)
+    chapters = {c.chapter for c in corpus.clips}
+    unknown = sorted(set(exclude_chapters) - chapters)
+    if unknown:
+        raise CorpusError(f"{corpus.root / 'metadata.csv'}: no chapter {unknown[0]} to exclude "
+                          f"(chapters: {', '.join(sorted(chapters)[:10])}{' ...' if len(chapters) > 10 else ''})")
     bad = {p.where.split(" ")[0] for p in report.problems}
-    usable = [c.id for c in corpus.clips if str(c.wav_path) not in bad]
-    return make_split(usable, seed, n_test, n_validation, corpus_name=corpus.name)
+    usable = [c.id for c in corpus.clips if str(c.wav_path) not in bad and c.chapter not in exclude_chapters]
+    split = make_split(usable, seed, n_test, n_validation, corpus_name=corpus.name)
+    return replace(split, excluded_chapters=tuple(sorted(set(exclude_chapters))))
 
 
 def default_split_path(corpus_root: str | Path) -> Path:
@@ -350,7 +366,7 @@ def load_split(path: str | Path, corpus: Corpus | None = None) -> Split:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         split = Split(data["corpus"], data["fingerprint"], int(data["seed"]), tuple(data["train"]),
-                      tuple(data["validation"]), tuple(data["test"]))
+                      tuple(data["validation"]), tuple(data["test"]), tuple(data.get("excluded_chapters", ())))
     except (ValueError, KeyError, TypeError) as exc:
         raise CorpusError(f"{path}: not a valid split file ({exc})") from exc
     if data.get("format_version") != SPLIT_FORMAT_VERSION:

@@ -24,7 +24,7 @@ def _cmd_corpus_split(args) -> int:
     from synthesis.corpus import default_corpus_path, default_split_path, save_split, split_corpus
 
     root = Path(args.path or default_corpus_path())
-    split = split_corpus(root, args.seed, args.n_test, args.n_validation)
+    split = split_corpus(root, args.seed, args.n_test, args.n_validation, tuple(args.exclude_chapter or ()))
     out = Path(args.out) if args.out else default_split_path(root)
     save_split(split, out)
     counts = split.to_json()["counts"]
@@ -49,6 +49,8 @@ def register(sub) -> None:
     split.add_argument("--seed", type=int, default=1234)
     split.add_argument("--n-test", type=int, default=40)
     split.add_argument("--n-validation", type=int, default=20)
+    split.add_argument("--exclude-chapter", action="append", metavar="CHAPTER",
+                       help="leave this chapter (the id before the dash, e.g. LJ003) out of every subset; repeatable")
     split.add_argument("--out", help="split file (default: data/splits/<corpus folder>.json)")
     split.set_defaults(func=_cmd_corpus_split)
 

@@ -132,3 +132,30 @@ def test_cli_corpus_split_writes_file(mini_corpus, tmp_path, capsys):
     assert main(["corpus", "split", str(mini_corpus), "--n-test", "2", "--n-validation", "1", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["counts"] == {"train": 3, "validation": 1, "test": 2}
+
+
+def test_split_without_a_chapter_is_the_split_of_the_corpus_without_it(corpus_root, corpus):
+    """--exclude-chapter LJ003: no LJ003 clip in any subset, and the same subsets (and
+    fingerprint) as splitting the ids of LJ001 and LJ002 alone; recorded in the file."""
+    split = split_corpus(corpus_root, exclude_chapters=("LJ003",))
+    kept = [c.id for c in corpus.clips if c.chapter != "LJ003"]
+    alone = make_split(kept, corpus_name=corpus.name)
+    assert (split.train, split.validation, split.test, split.fingerprint) == \
+        (alone.train, alone.validation, alone.test, alone.fingerprint)
+    assert not any(cid.startswith("LJ003") for cid in split.train + split.validation + split.test)
+    assert split.to_json()["excluded_chapters"] == ["LJ003"]
+    assert "excluded_chapters" not in split_corpus(corpus_root).to_json()
+
+
+def test_cli_split_refuses_an_unknown_chapter_to_exclude(mini_corpus, tmp_path, capsys):
+    out = tmp_path / "split.json"
+    assert main(["corpus", "split", str(mini_corpus), "--n-test", "2", "--n-validation", "1",
+                 "--exclude-chapter", "LJ009", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no chapter LJ009 to exclude" in err[0] and not out.exists()
+    assert main(["corpus", "split", str(mini_corpus), "--n-test", "1", "--n-validation", "1",
+                 "--exclude-chapter", "LJ002", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["excluded_chapters"] == ["LJ002"] and not any(
+        i.startswith("LJ002") for k in ("train", "validation", "test") for i in data[k])
+    assert load_split(out).excluded_chapters == ("LJ002",)
