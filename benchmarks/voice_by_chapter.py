@@ -25,7 +25,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from synthesis.corpus import chapter_of
+from synthesis.corpus import load_corpus
 
 COLUMNS = [("f0_hz", "median F0 (Hz)", "{:.0f}"), ("chars_per_s", "characters / s", "{:.1f}"),
            ("centroid_hz", "spectral centroid (Hz)", "{:.0f}"), ("rolloff_hz", "95 % magnitude roll-off (Hz)", "{:.0f}"),
@@ -52,14 +52,13 @@ def main() -> None:
     ap.add_argument("corpus", nargs="?", default="../shared/corpora/ljspeech-mini")
     ap.add_argument("--cache", default="cache/ljspeech-mini", help="feature cache of that corpus (for F0)")
     args = ap.parse_args()
-    corpus = Path(args.corpus)
+    corpus = load_corpus(args.corpus)
     manifest = json.loads((Path(args.cache) / "manifest.json").read_text(encoding="utf-8"))
     f0_of = {cid: entry.get("median_f0_hz") for cid, entry in manifest["clips"].items()}
     per: dict[str, list[dict]] = defaultdict(list)
-    for line in (corpus / "metadata.csv").read_text(encoding="utf-8").splitlines():
-        clip_id, _, text = line.split("|")[:3]
-        wave, sr = sf.read(corpus / "wavs" / f"{clip_id}.wav", dtype="float32")
-        per[chapter_of(clip_id)].append(clip_measures(wave, sr, text, f0_of.get(clip_id)))
+    for clip in corpus.clips:
+        wave, sr = sf.read(clip.wav_path, dtype="float32")
+        per[clip.chapter].append(clip_measures(wave, sr, clip.normalized_text, f0_of.get(clip.id)))
     print(f"# Voice by chapter: {corpus.name}\n")
     print("Median over each chapter's clips [min-max]; `python benchmarks/voice_by_chapter.py`.")
     print("F0: Harvest, from the feature cache; spectrum: the louder half of each clip's frames.\n")
