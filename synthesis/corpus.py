@@ -346,6 +346,13 @@ def split_corpus(root: str | Path, seed: int = 1234, n_test: int = 40, n_validat
     return replace(split, excluded_chapters=tuple(sorted(set(exclude_chapters))))
 
 
+def seen_in_training(training: Split, clip_ids) -> list[str]:
+    """The clips of ``clip_ids`` (in their order) that a model trained on ``training`` learnt from
+    or was tuned on (its train and validation subsets)."""
+    seen = set(training.train) | set(training.validation)
+    return [cid for cid in clip_ids if cid in seen]
+
+
 def default_split_path(corpus_root: str | Path) -> Path:
     return REPO_ROOT / "data" / "splits" / f"{Path(corpus_root).resolve().name}.json"
 

@@ -97,9 +97,37 @@ def check_request(req: EvaluationRequest) -> tuple[list[str], list[EvalItem], di
     corpus = load_corpus(req.corpus or default_corpus_path())
     split = load_split(req.split_file or default_split_path(corpus.root), corpus)
     ids = list(split.subset(req.split))[: req.limit]
+    if req.split == "test":
+        for ckpt in req.checkpoints:
+            check_held_out(Path(ckpt), ids)
     by_id = corpus.by_id()
     items = [EvalItem(cid, by_id[cid].text, load_audio(by_id[cid].wav_path)) for cid in ids]
     return groups, items, {cid: by_id[cid].text for cid in ids}
+
+
+def check_held_out(checkpoint: Path, test_ids: list[str]) -> None:
+    """Refuse a checkpoint whose training split holds any of the clips it is to be tested on.
+
+    The training split is the one its config names, else the committed split of the corpus its
+    cache was built from (as training chose it). Testing on another split, e.g. one that leaves
+    a chapter out, would otherwise score clips the model learnt from. A checkpoint that cannot
+    be read here is left to the loader's own error; one whose cache or split is not on this
+    machine cannot be checked and passes.
+    """
+    from synthesis.corpus import default_split_path, seen_in_training
+    from synthesis.training.checkpoint import load_checkpoint
+    from synthesis.training.loop import cache_split
+
+    try:
+        train = load_checkpoint(checkpoint)["config"]["train"]
+        training_split, manifest = cache_split(train["cache"], train.get("split") or None)
+    except (SynthesisError, KeyError, TypeError, OSError):
+        return
+    seen = seen_in_training(training_split, test_ids)
+    if seen:
+        where = train.get("split") or default_split_path(manifest["corpus"]["root"])
+        raise SynthesisError(f"{checkpoint}: trained or tuned on {len(seen)} of the {len(test_ids)} test clips "
+                             f"(first {seen[0]}; its split is {where}): test it on that split (--split-file)")
 
 
 def build_systems(req: EvaluationRequest) -> list[System]:

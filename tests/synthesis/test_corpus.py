@@ -6,6 +6,7 @@ import pytest
 
 from synthesis.cli import main
 from synthesis.corpus import (
+    Split,
     check_corpus,
     default_split_path,
     load_corpus,
@@ -13,6 +14,7 @@ from synthesis.corpus import (
     make_split,
     parse_metadata,
     read_corpus,
+    seen_in_training,
     split_corpus,
 )
 from synthesis.errors import CorpusError
@@ -159,3 +161,9 @@ def test_cli_split_refuses_an_unknown_chapter_to_exclude(mini_corpus, tmp_path, 
     assert data["excluded_chapters"] == ["LJ002"] and not any(
         i.startswith("LJ002") for k in ("train", "validation", "test") for i in data[k])
     assert load_split(out).excluded_chapters == ("LJ002",)
+
+
+def test_seen_in_training_is_train_and_validation_in_the_order_asked():
+    training = Split("c", "-", 1, train=("A-1", "A-2"), validation=("B-1",), test=("B-2",))
+    assert seen_in_training(training, ["B-2", "B-1", "C-1", "A-2"]) == ["B-1", "A-2"]
+    assert seen_in_training(training, ["B-2"]) == []

@@ -288,3 +288,42 @@ def test_a_checkpoint_is_scored_through_another_vocoder(tiny, tmp_path, monkeypa
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, err
         assert not (tmp_path / "bad").exists()
+
+
+def _checkpoint_trained_on(tmp_path: Path, tiny, train: tuple[str, ...], validation: tuple[str, ...]) -> Path:
+    """A checkpoint file whose config names a cache of the tiny corpus and a split file."""
+    from synthesis.features.cache import CACHE_FORMAT_VERSION
+    from synthesis.training.checkpoint import save_checkpoint
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "manifest.json").write_text(json.dumps(
+        {"format_version": CACHE_FORMAT_VERSION, "corpus": {"root": str(tiny["corpus"])}}))
+    split_file = tmp_path / "training_split.json"
+    save_split(Split("mini", "-", 1, train=train, validation=validation, test=()), split_file)
+    ckpt = tmp_path / "model.pt"
+    save_checkpoint(ckpt, {"system": "baseline", "config": {"train": {"cache": str(cache), "split": str(split_file)}},
+                           "state_dict": {}, "step": 0, "metrics": {}})
+    return ckpt
+
+
+def test_a_checkpoint_trained_on_a_test_clip_is_refused(tiny, tmp_path, capsys):
+    """A model whose training split holds a test clip (e.g. evaluated on a split that leaves a
+    chapter out) is refused in one line, with its own split named; nothing is written."""
+    ckpt = _checkpoint_trained_on(tmp_path, tiny, train=("LJ001-0002", "LJ002-0020"), validation=())
+    out = tmp_path / "r"
+    assert run(tiny, out, "--checkpoint", str(ckpt), "--metrics", "mcd") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained or tuned on 1 of the 2 test clips (first LJ002-0020" in err[0]
+    assert "training_split.json" in err[0] and not out.exists()
+
+
+def test_held_out_check_passes_a_disjoint_split_and_an_unknown_cache(tiny, tmp_path):
+    from synthesis.evaluation.pipeline import check_held_out
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    check_held_out(_checkpoint_trained_on(tmp_path / "a", tiny, ("LJ001-0002",), ("LJ002-0035",)), list(TEST_CLIPS))
+    ckpt = _checkpoint_trained_on(tmp_path / "b", tiny, TEST_CLIPS, ())
+    (tmp_path / "b" / "cache" / "manifest.json").unlink()  # trained elsewhere: cannot be checked here
+    check_held_out(ckpt, list(TEST_CLIPS))
