@@ -371,11 +371,11 @@ class Backbone(nn.Module):
         learns pitch from a sixty-third of the feature loss; a larger weight makes it follow what
         the conditioning (a prosody vector) says about pitch.
         """
-        w = torch.ones_like(self.target_std)
         from synthesis.features.enhance import log_f0_dim
 
+        w = torch.ones_like(self.target_std)
         dim = log_f0_dim(self.cfg.feature_kind)
-        if dim is not None and weight != 1.0:
+        if dim is not None:
             w[dim] = weight
         return w
 

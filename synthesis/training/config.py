@@ -66,15 +66,11 @@ class TrainConfig:
         if train.keep not in ("best", "final"):
             raise ConfigError(f"{where}: [train] keep must be 'best' or 'final', got {train.keep!r}")
         loss = {**cls().loss, **d.get("loss", {})}
-        gamma = loss.get("cepstral_weighting", 0.0)
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 2:
-            raise ConfigError(f"{where}: [loss] cepstral_weighting must be a number in [0, 2], got {gamma!r}")
-        delta = loss.get("delta", 0.0)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta <= 10:
-            raise ConfigError(f"{where}: [loss] delta must be a number in [0, 10], got {delta!r}")
-        f0_weight = loss.get("f0", 1.0)
-        if isinstance(f0_weight, bool) or not isinstance(f0_weight, (int, float)) or not 0 <= f0_weight <= 100:
-            raise ConfigError(f"{where}: [loss] f0 must be a number in [0, 100], got {f0_weight!r}")
+        # [loss] options with a bounded range (key: default, upper bound; all start at 0)
+        for key, default, upper in (("cepstral_weighting", 0.0, 2), ("delta", 0.0, 10), ("f0", 1.0, 100)):
+            value = loss.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= upper:
+                raise ConfigError(f"{where}: [loss] {key} must be a number in [0, {upper}], got {value!r}")
         if model.feature_kind not in ("world", "log_mel"):
             raise ConfigError(f"{where}: [model] feature_kind must be 'world' or 'log_mel', got {model.feature_kind!r}")
         if model.alignment not in ("learned", "forced"):
