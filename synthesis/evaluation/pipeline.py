@@ -106,28 +106,35 @@ def check_request(req: EvaluationRequest) -> tuple[list[str], list[EvalItem], di
 
 
 def check_held_out(checkpoint: Path, test_ids: list[str]) -> None:
-    """Refuse a checkpoint whose training split holds any of the clips it is to be tested on.
+    """Refuse a checkpoint that learnt from or was tuned on any of the clips it is to be tested on.
 
-    The training split is the one its config names, else the committed split of the corpus its
-    cache was built from (as training chose it). Testing on another split, e.g. one that leaves
-    a chapter out, would otherwise score clips the model learnt from. A checkpoint that cannot
-    be read here is left to the loader's own error; one whose cache or split is not on this
-    machine cannot be checked and passes.
+    Those clips are the ``seen_clips`` an exported file records (synthesis.training.export),
+    else the train and validation subsets of the split its config names, else of the committed
+    split of the corpus its cache was built from (as training chose it). Testing on another
+    split, e.g. one that leaves a chapter out, would otherwise score clips the model learnt
+    from. A checkpoint that cannot be read here is left to the loader's own error; one without
+    ``seen_clips`` whose cache or split is not on this machine cannot be checked and passes.
     """
     from synthesis.corpus import default_split_path, seen_in_training
     from synthesis.training.checkpoint import load_checkpoint
     from synthesis.training.loop import cache_split
 
     try:
-        train = load_checkpoint(checkpoint)["config"]["train"]
-        training_split, manifest = cache_split(train["cache"], train.get("split") or None)
+        ckpt = load_checkpoint(checkpoint)
+        recorded = ckpt.get("seen_clips")
+        if recorded is not None:
+            seen_set = set(recorded)
+            seen, where = [cid for cid in test_ids if cid in seen_set], "the clips recorded in the checkpoint"
+        else:
+            train = ckpt["config"]["train"]
+            training_split, manifest = cache_split(train["cache"], train.get("split") or None)
+            seen = seen_in_training(training_split, test_ids)
+            where = f"its split is {train.get('split') or default_split_path(manifest['corpus']['root'])}"
     except (SynthesisError, KeyError, TypeError, OSError):
         return
-    seen = seen_in_training(training_split, test_ids)
     if seen:
-        where = train.get("split") or default_split_path(manifest["corpus"]["root"])
         raise SynthesisError(f"{checkpoint}: trained or tuned on {len(seen)} of the {len(test_ids)} test clips "
-                             f"(first {seen[0]}; its split is {where}): test it on that split (--split-file)")
+                             f"(first {seen[0]}; {where}): test it on a split it has not seen (--split-file)")
 
 
 def build_systems(req: EvaluationRequest) -> list[System]:

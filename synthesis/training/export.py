@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synthesis.errors import SynthesisError
 from synthesis.features.cache import write_json_atomic
 from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
 from synthesis.training.config import dump_toml
@@ -21,10 +22,43 @@ def export_checkpoint(run: str | Path, out: str | Path, which: str = "best") -> 
     state = {k: (v.half() if v.is_floating_point() and not k.endswith(keep32) else v)
              for k, v in ckpt["state_dict"].items()}
     payload = {k: ckpt[k] for k in ("system", "config", "cache_hashes", "step", "metrics", "train_seconds", "stage",
-                                    "stage1")
+                                    "stage1", "seen_clips")
                if k in ckpt}
+    if "seen_clips" not in payload:
+        seen = seen_clips(ckpt)
+        if seen is not None:
+            payload["seen_clips"] = seen
     payload["state_dict"] = state
     return write_inference_files(run, out, payload, {"system": ckpt["system"]})
+
+
+def seen_clips(ckpt: dict) -> list[str] | None:
+    """The clips a run learnt from or was tuned on: the train and validation subsets of the split
+    its config resolves to now, plus those of its frozen stage 1 (when that file is here).
+
+    Stored in the exported file (``seen_clips``), so that ``synthesis evaluate``'s held-out check
+    still knows them after the corpus's default split changes or away from the cache. None when
+    the split cannot be resolved on this machine (the check then falls back to the config).
+    """
+    from synthesis.training.loop import cache_split
+
+    def resolve(checkpoint: dict) -> set[str]:
+        train = checkpoint["config"]["train"]
+        split, _ = cache_split(train["cache"], train.get("split") or None)
+        return set(split.train) | set(split.validation)
+
+    try:
+        seen = resolve(ckpt)
+    except (SynthesisError, KeyError, TypeError, OSError):
+        return None
+    stage1 = (ckpt.get("stage1") or {}).get("path")
+    if stage1 and Path(stage1).is_file():
+        try:
+            stage1_ckpt = load_checkpoint(stage1)
+            seen |= set(stage1_ckpt.get("seen_clips") or ()) or resolve(stage1_ckpt)
+        except (SynthesisError, KeyError, TypeError, OSError):
+            pass
+    return sorted(seen)
 
 
 def write_inference_files(run: Path, out: Path, payload: dict, metrics: dict) -> dict:

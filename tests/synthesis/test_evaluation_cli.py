@@ -11,6 +11,7 @@ import pytest
 
 from synthesis.cli import main
 from synthesis.corpus import Split, save_split
+from synthesis.errors import SynthesisError
 from tests.synthesis.conftest import make_mini_corpus
 
 CLIPS = ["LJ001-0002", "LJ002-0020", "LJ001-0008", "LJ002-0035"]
@@ -316,6 +317,33 @@ def test_a_checkpoint_trained_on_a_test_clip_is_refused(tiny, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trained or tuned on 1 of the 2 test clips (first LJ002-0020" in err[0]
     assert "training_split.json" in err[0] and not out.exists()
+
+
+def test_export_records_the_seen_clips_and_the_check_uses_them(tiny, tmp_path, capsys):
+    """An exported file carries its training split's train + validation ids (plus its stage 1's),
+    so the check still refuses it when its config's split no longer says so: the default split
+    changed, or the cache is on another machine."""
+    from synthesis.evaluation.pipeline import check_held_out
+    from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
+    from synthesis.training.export import export_checkpoint
+
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s2").mkdir()
+    stage1 = _checkpoint_trained_on(tmp_path / "s1", tiny, train=("LJ002-0020",), validation=())
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = load_checkpoint(_checkpoint_trained_on(tmp_path / "s2", tiny, ("LJ001-0002",), ("LJ002-0035",)))
+    save_checkpoint(run / "best.pt", {**ckpt, "stage1": {"path": str(stage1), "hash": "-", "step": 0}})
+    export_checkpoint(run, tmp_path / "export")
+    exported = tmp_path / "export" / "model.pt"
+    assert load_checkpoint(exported)["seen_clips"] == ["LJ001-0002", "LJ002-0020", "LJ002-0035"]
+
+    for cache in (tmp_path / "s1" / "cache", tmp_path / "s2" / "cache"):  # now nothing says it but the file
+        (cache / "manifest.json").unlink()
+    with pytest.raises(SynthesisError, match=r"trained or tuned on 1 of the 2 test clips \(first LJ002-0020; "
+                                             r"the clips recorded in the checkpoint\)"):
+        check_held_out(exported, list(TEST_CLIPS))
+    check_held_out(exported, ["LJ001-0001"])
 
 
 def test_held_out_check_passes_a_disjoint_split_and_an_unknown_cache(tiny, tmp_path):
