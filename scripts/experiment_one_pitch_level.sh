@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Baseline, CAMP and Kathaka on one pitch level: ljspeech-mini without LJ003 (whose files are
-# pitched about an octave down and very likely altered, docs/corpus.md), with the split
-# `synthesis corpus split --exclude-chapter LJ003` gives. Everything else is the committed
-# recipe (configs/baseline_cpu.toml + duration pass, configs/camp_stage1.toml,
-# configs/camp_stage2.toml, configs/kathaka_stage{1,2}.toml). Results: docs/camp.md ("One pitch
-# level", "Weighting log-F0 in the loss").
+# Baseline, CAMP and Kathaka in a run folder of their own, for variants of the committed recipe
+# (configs/baseline_cpu.toml + duration pass, configs/camp_stage1.toml, configs/camp_stage2.toml,
+# configs/kathaka_stage{1,2}.toml): another F0 weight, another split. The default split is the
+# committed one, ljspeech-mini without LJ003 (whose files are pitched about an octave down and
+# very likely altered, docs/corpus.md). Results: docs/camp.md ("One pitch level", "Weighting
+# log-F0 in the loss").
 #
 #   scripts/experiment_one_pitch_level.sh [setup|baseline|camp|kathaka|evaluate|ablations|all]
 #
@@ -12,8 +12,9 @@
 # this stage 1 and evaluates them against this baseline.
 #
 # A variant of the recipe trains in its own folder on the same split:
-#   R=runs/lj12-f030 F0_WEIGHT=30 scripts/experiment_one_pitch_level.sh all
-# (F0_WEIGHT: [loss] f0 of every config that trains a decoder, docs/synthesis.md)
+#   R=runs/lj12-f0 F0_WEIGHT=10 scripts/experiment_one_pitch_level.sh all
+# (F0_WEIGHT: [loss] f0 of every config that trains a decoder, docs/synthesis.md; the committed
+# configs have 30)
 #
 # Reads the feature cache of the whole corpus (run `synthesis prepare --out cache/ljspeech-mini`
 # first); the split leaves LJ003 out. Each training resumes from its RUN/last.pt.
@@ -23,8 +24,8 @@ SYN=${SYN:-.venv/bin/synthesis}
 CORPUS=${CORPUS:-../shared/corpora/ljspeech-mini}
 CACHE=${CACHE:-cache/ljspeech-mini}
 DROP=${DROP:-LJ003}
-SPLIT=${SPLIT:-data/splits/$(basename "$CORPUS")-no-${DROP,,}.json}
-R=${R:-runs/lj12}              # the runs
+SPLIT=${SPLIT:-data/splits/$(basename "$CORPUS").json}
+R=${R:-runs/one-pitch-level}   # the runs
 EVAL=${EVAL:-out/eval-${R#runs/}}
 WHAT=${1:-all}
 ABLATIONS=${ABLATIONS:-bert_only syntax_only no_pos no_word_class no_noun_chunk no_punctuation}
@@ -36,7 +37,7 @@ config() {  # SRC DST [stage1 path]: the committed config on the cache and the s
 }
 decoder_config() {  # SRC DST: config() plus the F0 weight of the feature loss
   config "$1" "$2"
-  if [[ -n ${F0_WEIGHT:-} ]]; then sed -i "s#^\[loss\]#[loss]\nf0 = $F0_WEIGHT#" "$2"; fi
+  if [[ -n ${F0_WEIGHT:-} ]]; then sed -i "s#^f0 = .*#f0 = $F0_WEIGHT#" "$2"; fi
 }
 
 if want setup; then
