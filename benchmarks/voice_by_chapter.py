@@ -37,10 +37,8 @@ def clip_measures(wave: np.ndarray, sr: int, text: str, f0_hz: float | None) -> 
     freqs = librosa.fft_frequencies(sr=sr, n_fft=1024)
     frame_energy = power.sum(0)
     loud = power[:, frame_energy > np.median(frame_energy)]
-    centroid = (freqs[:, None] * loud).sum(0) / np.maximum(loud.sum(0), 1e-12)
-    magnitude = np.sqrt(loud)   # the roll-off on magnitudes, as librosa.feature.spectral_rolloff
-    cumulative = np.cumsum(magnitude, axis=0) / np.maximum(magnitude.sum(0), 1e-12)
-    rolloff = freqs[np.argmax(cumulative >= 0.95, axis=0)]
+    centroid = librosa.feature.spectral_centroid(S=loud, sr=sr, n_fft=1024)[0]  # power-weighted
+    rolloff = librosa.feature.spectral_rolloff(S=np.sqrt(loud), sr=sr, n_fft=1024, roll_percent=0.95)[0]
     return {"f0_hz": float("nan") if f0_hz is None else float(f0_hz),
             "chars_per_s": len(text) / (len(wave) / sr),
             "centroid_hz": float(np.median(centroid)), "rolloff_hz": float(np.median(rolloff)),

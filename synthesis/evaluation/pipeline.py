@@ -115,9 +115,9 @@ def check_held_out(checkpoint: Path, test_ids: list[str]) -> None:
     from. A checkpoint that cannot be read here is left to the loader's own error; one without
     ``seen_clips`` whose cache or split is not on this machine cannot be checked and passes.
     """
-    from synthesis.corpus import default_split_path, seen_in_training
+    from synthesis.corpus import seen_in_training
     from synthesis.training.checkpoint import load_checkpoint
-    from synthesis.training.loop import cache_split
+    from synthesis.training.export import training_split
 
     try:
         ckpt = load_checkpoint(checkpoint)
@@ -126,10 +126,8 @@ def check_held_out(checkpoint: Path, test_ids: list[str]) -> None:
             seen_set = set(recorded)
             seen, where = [cid for cid in test_ids if cid in seen_set], "the clips recorded in the checkpoint"
         else:
-            train = ckpt["config"]["train"]
-            training_split, manifest = cache_split(train["cache"], train.get("split") or None)
-            seen = seen_in_training(training_split, test_ids)
-            where = f"its split is {train.get('split') or default_split_path(manifest['corpus']['root'])}"
+            split, split_file = training_split(ckpt)
+            seen, where = seen_in_training(split, test_ids), f"its split is {split_file}"
     except (SynthesisError, KeyError, TypeError, OSError):
         return
     if seen:

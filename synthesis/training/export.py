@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synthesis.corpus import Split
 from synthesis.errors import SynthesisError
 from synthesis.features.cache import write_json_atomic
 from synthesis.training.checkpoint import load_checkpoint, save_checkpoint
@@ -32,6 +33,17 @@ def export_checkpoint(run: str | Path, out: str | Path, which: str = "best") -> 
     return write_inference_files(run, out, payload, {"system": ckpt["system"]})
 
 
+def training_split(ckpt: dict) -> tuple[Split, Path]:
+    """The split a checkpoint's config resolves to on this machine, and its file: the config's
+    ``[train] split``, else the committed split of the corpus its cache was built from."""
+    from synthesis.corpus import default_split_path
+    from synthesis.training.loop import cache_split
+
+    train = ckpt["config"]["train"]
+    split, manifest = cache_split(train["cache"], train.get("split") or None)
+    return split, Path(train.get("split") or default_split_path(manifest["corpus"]["root"]))
+
+
 def seen_clips(ckpt: dict) -> list[str] | None:
     """The clips a run learnt from or was tuned on: the train and validation subsets of the split
     its config resolves to now, plus those of its frozen stage 1 (when that file is here).
@@ -40,11 +52,8 @@ def seen_clips(ckpt: dict) -> list[str] | None:
     still knows them after the corpus's default split changes or away from the cache. None when
     the split cannot be resolved on this machine (the check then falls back to the config).
     """
-    from synthesis.training.loop import cache_split
-
     def resolve(checkpoint: dict) -> set[str]:
-        train = checkpoint["config"]["train"]
-        split, _ = cache_split(train["cache"], train.get("split") or None)
+        split, _ = training_split(checkpoint)
         return set(split.train) | set(split.validation)
 
     try:
@@ -55,7 +64,8 @@ def seen_clips(ckpt: dict) -> list[str] | None:
     if stage1 and Path(stage1).is_file():
         try:
             stage1_ckpt = load_checkpoint(stage1)
-            seen |= set(stage1_ckpt.get("seen_clips") or ()) or resolve(stage1_ckpt)
+            recorded = stage1_ckpt.get("seen_clips")
+            seen |= set(recorded) if recorded else resolve(stage1_ckpt)
         except (SynthesisError, KeyError, TypeError, OSError):
             pass
     return sorted(seen)
